@@ -1,0 +1,1 @@
+"""One module per CLI verb; `edge_runtime/cli.py` registers them on the Typer app."""

@@ -1,0 +1,74 @@
+"""What every CLI verb shares: one-line errors, the training-stack check, shared options."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+
+from edge_runtime.errors import EdgeFerError
+
+
+class UserError(EdgeFerError):
+    """A user mistake (bad path, bad option, bad model): reported in one line, no traceback."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `edge-fer: error: message` on stderr and exit with `code`."""
+    typer.echo(f"edge-fer: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"edge-fer: warning: {message}", err=True)
+
+
+def info(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def require_training_stack(verb: str) -> None:
+    """Exit with one line naming the install command when TensorFlow & co. are missing."""
+    import importlib.util
+
+    missing = [
+        m
+        for m in ("tensorflow", "keras", "sklearn", "matplotlib")
+        if importlib.util.find_spec(m) is None
+    ]
+    if verb == "export":
+        missing += [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(
+            f"`edge-fer {verb}` needs the training extra ({', '.join(missing)} not installed): "
+            "pip install 'edge-fer[train]'",
+            code=3,
+        )
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The invoked command as a shell line (arguments, then options that differ from their
+    defaults), to record in metrics and model cards so a run can be repeated exactly."""
+    import shlex
+
+    args: list[str] = []
+    opts: list[str] = []
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name)
+        if getattr(p, "param_type_name", "") == "argument":
+            args += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+        elif value is not None and value != p.default:
+            if getattr(p, "is_flag", False):
+                opts.append(p.opts[0] if value else p.secondary_opts[0])
+            else:
+                opts += [p.opts[0], str(value)]
+    return shlex.join(["edge-fer", ctx.info_name or "", *args, *opts])

@@ -1,0 +1,117 @@
+"""`edge-fer train`: train an architecture of the family on FER2013 (needs the train extra)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from edge_runtime.commands.common import UserError, command_line, info, require_training_stack
+
+
+def train(
+    ctx: typer.Context,
+    data: Path = typer.Option(
+        None, "--data", help="fer2013.csv, an image folder, or a .zip of one."
+    ),
+    arch: str = typer.Option("b", "--arch", help="Architecture name (see --list-archs)."),
+    classes: str = typer.Option(
+        "all", "--classes", help="Task: 'all' (7 emotions) or e.g. happy,sad."
+    ),
+    epochs: int = typer.Option(40, "--epochs", min=1),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (warm-up, then cosine)."),
+    cv: int = typer.Option(
+        0, "--cv", help="K for repeated stratified k-fold on Training (0: off)."
+    ),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Repeats of the k-fold."),
+    cv_final: str = typer.Option("best", "--cv-final", help="best | refit | ensemble"),
+    seed: int = typer.Option(0, "--seed"),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.5),
+    class_weight: str = typer.Option("none", "--class-weight", help="none | balanced"),
+    patience: int = typer.Option(
+        0, "--patience", help="Early-stop after N epochs without gain (0: off)."
+    ),
+    augment: bool = typer.Option(True, "--augment/--no-augment"),
+    strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
+    cpu_devices: int = typer.Option(
+        0, "--cpu-devices", help="Split the CPU into N logical devices (for mirrored without GPUs)."
+    ),
+    out: Path = typer.Option(None, "--out", help="Output directory (default runs/<arch>_<task>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    list_archs: bool = typer.Option(False, "--list-archs", help="List architectures and exit."),
+) -> None:
+    """Train a model: Training split, PublicTest for validation, or repeated k-fold with --cv."""
+    require_training_stack("train")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edge_runtime.labels import parse_classes, task_name
+
+    if list_archs:
+        from train.archs import ARCHS, param_count
+
+        for name, a in ARCHS.items():
+            typer.echo(
+                f"{name:6s} {param_count(name, 7):>10,d} params (7 classes)  {a.description}"
+            )
+        return
+    from train.archs import ARCHS
+
+    if arch not in ARCHS:
+        raise UserError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHS)}")
+    if cv_final not in ("best", "refit", "ensemble"):
+        raise UserError(f"--cv-final {cv_final!r}: choose best, refit or ensemble")
+    if class_weight not in ("none", "balanced"):
+        raise UserError(f"--class-weight {class_weight!r}: choose none or balanced")
+    if strategy not in ("none", "mirrored", "multiworker"):
+        raise UserError(f"--strategy {strategy!r}: choose none, mirrored or multiworker")
+    if cv == 1 or cv < 0:
+        raise UserError("--cv needs at least 2 folds")
+    if data is None:
+        raise UserError("--data is required (fer2013.csv, an image folder or a .zip)")
+    try:
+        task = parse_classes(classes)
+    except ValueError as e:
+        raise UserError(f"--classes: {e}") from None
+    out = out or Path("runs") / f"{arch}_{task_name(task)}"
+    from train.data import DataError, load
+    from train.fit import TrainConfig, prepare_out, run_training, split_cpu
+
+    try:
+        prepare_out(out, resume, overwrite)
+    except FileExistsError as e:
+        raise UserError(str(e)) from None
+    if cpu_devices > 1:
+        split_cpu(cpu_devices)
+    try:
+        ds = load(data).task(task)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    info(ds.summary())
+    cfg = TrainConfig(
+        arch=arch,
+        classes=task,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        label_smoothing=label_smoothing,
+        class_weight=class_weight,
+        patience=patience,
+        cv=cv,
+        repeats=repeats,
+        cv_final=cv_final,
+        strategy=strategy,
+        augment=augment,
+        command=command_line(ctx),
+    )
+    try:
+        metrics = run_training(cfg, ds, out, resume=resume)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    for split, rep in metrics["splits"].items():
+        info(
+            f"{split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
+        )
+    info(f"wrote {out}/model.keras, metrics.json, history.csv, curves.png, confusion.png")

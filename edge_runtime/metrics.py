@@ -1,0 +1,44 @@
+"""Classification figures from a confusion matrix (numpy only, so the runtime can evaluate).
+
+Training code uses scikit-learn for folds; these figures are checked against scikit-learn's
+in `tests/test_metrics.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix, rows = true class, columns = predicted class."""
+    idx = np.asarray(y_true, np.int64) * n_classes + np.asarray(y_pred, np.int64)
+    return np.bincount(idx, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | tuple[str, ...]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    cm = confusion(y_true, y_pred, len(labels))
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    n = int(cm.sum())
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "macro_f1": float(f1.mean()),
+        "labels": list(labels),
+        "per_class": {
+            lab: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+        "confusion": cm.tolist(),
+    }

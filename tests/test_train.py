@@ -1,0 +1,289 @@
+"""The model family, folds, `edge-fer train` (plain, resumed, k-fold, mirrored) and evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from train_fixtures import needs_training_stack
+from typer.testing import CliRunner
+
+from edge_runtime.cli import app
+
+OUTPUT_FILES = ["model.keras", "metrics.json", "history.csv", "curves.png", "confusion.png"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_list_archs_prints_the_family_with_parameter_counts():
+    needs_training_stack()
+    res = CliRunner().invoke(app, ["train", "--list-archs"])
+    assert res.exit_code == 0, res.output
+    counts = {
+        line.split()[0]: int(line.split()[1].replace(",", ""))
+        for line in res.output.splitlines()
+        if line.strip()
+    }
+    assert set(counts) >= {"poc", "a", "b", "c", "ds", "res"}
+    assert 25_000 <= counts["poc"] <= 35_000
+    assert 3_500_000 <= counts["c"] <= 4_000_000
+    assert counts["poc"] < counts["a"] < counts["b"] < counts["c"]
+
+
+def test_every_arch_scales_inside_and_augments_only_in_training():
+    needs_training_stack()
+    from train.archs import ARCHS, build
+
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype(np.float32)
+    for name in ARCHS:
+        m = build(name, 3, seed=1)
+        assert m.input_shape == (None, 48, 48, 1) and m.output_shape == (None, 3)
+        assert any(layer.name == "scale" for layer in m.layers)
+        a, b = np.asarray(m(x, training=False)), np.asarray(m(x, training=False))
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a.sum(1), 1.0, rtol=1e-5)
+    aug = build("poc", 2, seed=1).get_layer("augment")
+    assert not np.array_equal(np.asarray(aug(x, training=True)), x)
+    np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
+
+
+def test_repeated_stratified_folds():
+    needs_training_stack()
+    from train.fit import fold_indices
+
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    folds = fold_indices(labels, k=5, repeats=2, seed=3)
+    assert len(folds) == 10
+    for r in range(2):
+        held = np.concatenate([te for _, te in folds[r * 5 : (r + 1) * 5]])
+        assert sorted(held.tolist()) == list(range(100))  # every image tested once per repeat
+    for tr, te in folds:
+        assert not set(tr) & set(te)
+        assert np.bincount(labels[te]).tolist() == [10, 6, 4]  # class proportions kept
+    again = fold_indices(labels, k=5, repeats=2, seed=3)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+    assert not np.array_equal(folds[0][1], fold_indices(labels, 5, 2, seed=4)[0][1])
+
+
+def test_train_writes_every_output_and_refuses_to_overwrite(trained_run, synthetic_zip):
+    for name in OUTPUT_FILES:
+        assert (trained_run / name).is_file(), name
+    m = json.loads((trained_run / "metrics.json").read_text())
+    assert m["labels"] == ["happy", "sad"] and m["arch"] == "poc" and m["epochs"] == 8
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        rep = m["splits"][split]
+        assert 0 <= rep["accuracy"] <= 1 and len(rep["confusion"]) == 2
+        assert set(rep["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    assert m["params"] > 0 and m["wall_seconds"] > 0
+    assert m["command"].startswith("edge-fer train") and len(m["data"]["sha256"]) == 64
+    assert "tensorflow" in "".join(m["versions"]) or "keras" in m["versions"]
+    assert len((trained_run / "history.csv").read_text().splitlines()) == 9
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "poc",
+            "--classes",
+            "happy,sad",
+            "--out",
+            str(trained_run),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "exists; pass --resume" in res.output
+
+
+def test_train_bad_options_are_one_line_errors(synthetic_zip, tmp_path):
+    needs_training_stack()
+    r = CliRunner()
+    res = r.invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "nope"])
+    assert res.exit_code == 2 and "unknown architecture" in res.output
+    res = r.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "none.zip"),
+            "--arch",
+            "poc",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 2 and "no such file" in res.output
+    res = r.invoke(app, ["train", "--data", str(synthetic_zip), "--classes", "happy,joyful"])
+    assert res.exit_code == 2 and "unknown class" in res.output
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_resume_continues_a_killed_run(synthetic_zip, tmp_path):
+    needs_training_stack()
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(synthetic_zip),
+        "--arch",
+        "poc",
+        "--classes",
+        "happy,sad",
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = out / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = json.loads(state.read_text())
+    assert 1 <= before["epoch"] < 3, "the run finished before it could be interrupted"
+    res = _cli(*args, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert f"resuming after epoch {before['epoch']}" in res.stderr
+    history = json.loads(state.read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[0] == before["history"][0]
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_kfold_ensemble(synthetic_zip, tmp_path):
+    needs_training_stack()
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "poc",
+            "--classes",
+            "happy,sad",
+            "--epochs",
+            "1",
+            "--cv",
+            "2",
+            "--repeats",
+            "2",
+            "--cv-final",
+            "ensemble",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    cv = json.loads((out / "metrics.json").read_text())["cv"]
+    assert len(cv["per_fold"]) == 4 and cv["final"] == "ensemble"
+    accs = [f["accuracy"] for f in cv["per_fold"]]
+    assert cv["accuracy_mean"] == pytest.approx(np.mean(accs))
+    assert cv["accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+    assert sum(f["n"] for f in cv["per_fold"][:2]) == 300  # each training image held out once
+    import keras
+
+    ens = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert ens.output_shape == (None, 2)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(synthetic_zip, tmp_path):
+    needs_training_stack()
+    res = _cli(
+        "train",
+        "--data",
+        str(synthetic_zip),
+        "--arch",
+        "poc",
+        "--classes",
+        "happy,sad",
+        "--epochs",
+        "1",
+        "--strategy",
+        "mirrored",
+        "--cpu-devices",
+        "2",
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert m["config"]["strategy"] == "mirrored"
+
+
+def test_evaluate_keras_model(trained_run, synthetic_zip):
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(trained_run / "model.keras"),
+            "--data",
+            str(synthetic_zip),
+            "--split",
+            "PublicTest",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output.strip().splitlines()[-1])
+    assert {"accuracy", "macro_f1", "n", "labels", "confusion"} <= set(rep)
+    assert rep["n"] == 120 and rep["labels"] == ["happy", "sad"]
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert rep["accuracy"] == pytest.approx(metrics["splits"]["PublicTest"]["accuracy"])
+
+
+def test_train_without_training_stack_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real(name, *a),
+    )
+    res = CliRunner().invoke(app, ["train", "--list-archs"])
+    assert res.exit_code == 3
+    assert "pip install 'edge-fer[train]'" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_cli_help_lists_every_command():
+    res = CliRunner().invoke(app, ["--help"])
+    for verb in ("train", "evaluate", "export", "models", "inspect", "predict", "run"):
+        assert verb in res.output
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([str(Path(__file__))]))

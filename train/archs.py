@@ -1,0 +1,166 @@
+"""The model family: named Keras architectures for 48x48 gray faces, any number of classes.
+
+Every model takes raw 0..255 pixels ([N, 48, 48, 1]); scaling and training-time augmentation
+are layers inside it (augmentation is inactive at inference), so the exported graph needs no
+preprocessing that could drift between training and device.
+
+Add an architecture by writing one function `body(x) -> features` decorated with
+`@register("name", "what it is")`; `build()` wraps it with input, augmentation, scaling and
+the softmax head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (48, 48, 1)
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    description: str
+    body: Callable
+
+
+ARCHS: dict[str, Arch] = {}
+
+
+def register(name: str, description: str) -> Callable:
+    def deco(fn: Callable) -> Callable:
+        ARCHS[name] = Arch(name, description, fn)
+        return fn
+
+    return deco
+
+
+def augmentation(seed: int | None = None) -> keras.Sequential:
+    """Flip, small shift/rotation/zoom, contrast and brightness; identity at inference."""
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),
+            layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="nearest", seed=seed),
+            layers.RandomContrast(0.25, seed=seed),
+            layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
+        ],
+        name="augment",
+    )
+
+
+def build(name: str, n_classes: int, augment: bool = True, seed: int | None = None) -> keras.Model:
+    """The architecture `name` with a softmax over `n_classes` (KeyError when unknown)."""
+    arch = ARCHS[name]
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = augmentation(seed)(inputs) if augment else inputs
+    x = layers.Rescaling(1.0 / 255.0, name="scale")(x)
+    x = arch.body(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def param_count(name: str, n_classes: int = 7) -> int:
+    return int(build(name, n_classes, augment=False).count_params())
+
+
+# ---- the origin project's family: Conv2D, MaxPooling2D, Flatten, Dense ----------------------
+
+
+@register("poc", "proof of concept: 2 small convs, Flatten, tiny Dense (~30k)")
+def _poc(x):
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    return layers.Dense(8, activation="relu")(x)
+
+
+@register("a", "3 conv blocks 32-64-128 (3x3), Flatten, Dense 64 (~0.23M)")
+def _a(x):
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    return layers.Dropout(0.4)(x)
+
+
+def _vgg_block(x, filters: int, kernel: int, convs: int = 2, drop: float = 0.25):
+    for _ in range(convs):
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    x = layers.MaxPooling2D()(x)
+    return layers.Dropout(drop)(x)
+
+
+@register("b", "VGG-style 3 blocks 32-64-128 with batch norm, Flatten, Dense 128 (~0.9M)")
+def _b(x):
+    for filters in (32, 64, 128):
+        x = _vgg_block(x, filters, 3)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    return layers.Dropout(0.5)(x)
+
+
+@register("c", "VGG-style 4 blocks 64-128-256-256 (5x5 first), Flatten, Dense 640 (~3.9M)")
+def _c(x):
+    x = _vgg_block(x, 64, 5)
+    x = _vgg_block(x, 128, 3)
+    x = _vgg_block(x, 256, 3)
+    x = _vgg_block(x, 256, 3)
+    x = layers.Flatten()(x)
+    x = layers.Dense(640, activation="relu")(x)
+    return layers.Dropout(0.5)(x)
+
+
+# ---- additions that buy accuracy per millisecond ---------------------------------------------
+
+
+def _sep_residual(x, filters: int):
+    shortcut = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+    shortcut = layers.BatchNormalization()(shortcut)
+    for i in range(2):
+        if i:
+            x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    return layers.Add()([x, shortcut])
+
+
+@register("ds", "depthwise-separable residual net (mini-Xception style), global pooling (~0.2M)")
+def _ds(x):
+    for filters in (32, 32):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    for filters in (64, 128, 256):
+        x = _sep_residual(x, filters)
+    x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return layers.Dropout(0.3)(x)
+
+
+@register("res", "VGG/ResNet hybrid 48-96-192-384 with batch norm, global pooling (~2.8M)")
+def _res(x):
+    for filters in (48, 96, 192, 384):
+        shortcut = layers.Conv2D(filters, 1, use_bias=False)(x)
+        y = x
+        for _ in range(2):
+            y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+            y = layers.BatchNormalization()(y)
+            y = layers.Activation("relu")(y)
+        x = layers.Add()([y, layers.BatchNormalization()(shortcut)])
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(0.2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    return layers.Dropout(0.4)(x)

@@ -1,0 +1,454 @@
+"""Training: one model on Training (validated on PublicTest), or repeated stratified k-fold.
+
+Every epoch ends with a checkpoint (`checkpoint/`: model with optimizer state, and
+`state.json`: epoch, history, best score, fold results), so `--resume` continues an
+interrupted run where it stopped. Data order per epoch comes from (seed, fold, epoch), so a
+resumed run sees the same batches as an uninterrupted one. What TensorFlow cannot make
+bit-exact: multi-threaded CPU kernels (oneDNN) sum in varying order, so two runs with the same
+seed agree closely but not to the last bit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.labels import task_name
+from edge_runtime.metrics import report
+from train.data import Dataset
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    arch: str
+    classes: tuple[str, ...]
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    label_smoothing: float = 0.0
+    class_weight: str = "none"  # none | balanced
+    patience: int = 0  # 0 = no early stopping
+    cv: int = 0
+    repeats: int = 1
+    cv_final: str = "best"  # best | refit | ensemble
+    strategy: str = "none"  # none | mirrored | multiworker
+    augment: bool = True
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def set_seeds(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def distribution_strategy(name: str):
+    """TensorFlow's own distributed engine; None for plain single-device training."""
+    if name == "none":
+        return None
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(
+            devices=[d.name for d in tf.config.list_logical_devices("GPU")]
+            or [d.name for d in tf.config.list_logical_devices("CPU")]
+        )
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multiworker needs TF_CONFIG set for each worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r} (none, mirrored, multiworker)")
+
+
+def split_cpu(n: int) -> None:
+    """Present the CPU as `n` logical devices (lets MirroredStrategy run without GPUs)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+    )
+
+
+def _lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Linear warm-up over 2 epochs, then cosine decay to 2% of the base rate."""
+    warm = min(2, max(cfg.epochs - 1, 1))
+    if epoch < warm:
+        return cfg.lr * (epoch + 1) / warm
+    t = (epoch - warm) / max(cfg.epochs - warm, 1)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _class_weights(labels: np.ndarray, n: int, mode: str) -> dict[int, float] | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=n).astype(np.float64)
+    w = counts.sum() / (n * np.maximum(counts, 1))
+    return {i: float(v) for i, v in enumerate(w)}
+
+
+def _compile(model, cfg: TrainConfig) -> None:
+    keras = _keras()
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.lr),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def _x(images: np.ndarray) -> np.ndarray:
+    return images[..., None].astype(np.float32)
+
+
+def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[labels]
+
+
+def predict(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Probabilities from a Keras model, in batches, inference mode."""
+    out = [
+        np.asarray(model(_x(images[i : i + batch_size]), training=False))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate(model, ds: Dataset) -> dict:
+    probs = predict(model, ds.images)
+    return report(ds.labels, probs.argmax(1), ds.classes)
+
+
+class _Progress:
+    """One summary line per epoch on stderr (Keras draws the per-batch bar on a terminal)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def epoch(self, row: dict, epochs: int, seconds: float) -> None:
+        print(
+            f"{self.name} epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f} "
+            f"acc {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
+            f"val_acc {row['val_accuracy']:.4f} lr {row['lr']:.2e} {seconds:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def fit_one(
+    cfg: TrainConfig,
+    train: Dataset,
+    val: Dataset,
+    workdir: Path,
+    name: str = "train",
+    resume: bool = False,
+    data_seed: int = 0,
+):
+    """Train one model with per-epoch checkpoints in `workdir`; returns (best model, history).
+
+    The kept model is the epoch with the best validation accuracy.
+    """
+    keras = _keras()
+    from train.archs import build
+
+    ckpt = workdir / CHECKPOINT
+    state_file = ckpt / "state.json"
+    n = len(cfg.classes)
+    strategy = distribution_strategy(cfg.strategy)
+    if resume and state_file.is_file():
+        state = json.loads(state_file.read_text())
+        model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True)
+        print(f"{name}: resuming after epoch {state['epoch']}", file=sys.stderr)
+    else:
+        set_seeds(cfg.seed + data_seed)
+        if strategy is not None:
+            with strategy.scope():
+                model = build(cfg.arch, n, augment=cfg.augment, seed=cfg.seed)
+                _compile(model, cfg)
+        else:
+            model = build(cfg.arch, n, augment=cfg.augment, seed=cfg.seed)
+            _compile(model, cfg)
+        state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "wait": 0}
+        ckpt.mkdir(parents=True, exist_ok=True)
+
+    x_train, y_train = _x(train.images), _onehot(train.labels, n)
+    x_val, y_val = _x(val.images), _onehot(val.labels, n)
+    weights = _class_weights(train.labels, n, cfg.class_weight)
+    progress = _Progress(name)
+    verbose = 1 if sys.stdout.isatty() else 0
+    while state["epoch"] < cfg.epochs:
+        epoch = state["epoch"]
+        lr = _lr_at(cfg, epoch)
+        model.optimizer.learning_rate.assign(lr)
+        order = np.random.default_rng([cfg.seed, data_seed, epoch]).permutation(len(x_train))
+        t0 = time.perf_counter()
+        hist = model.fit(
+            x_train[order],
+            y_train[order],
+            batch_size=cfg.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=verbose,
+            class_weight=weights,
+        )
+        val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=512, verbose=0)
+        seconds = time.perf_counter() - t0
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(hist.history["loss"][-1]),
+            "accuracy": float(hist.history["accuracy"][-1]),
+            "val_loss": float(val_loss),
+            "val_accuracy": float(val_acc),
+            "lr": lr,
+            "seconds": seconds,
+        }
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        progress.epoch(row, cfg.epochs, seconds)
+        if val_acc > state["best"]:
+            state.update(best=float(val_acc), best_epoch=epoch + 1, wait=0)
+            model.save(ckpt / "best.keras")
+        else:
+            state["wait"] += 1
+        model.save(ckpt / "last.keras")
+        _write_json(state_file, state)
+        if cfg.patience and state["wait"] >= cfg.patience:
+            print(f"{name}: early stop, no gain for {cfg.patience} epochs", file=sys.stderr)
+            break
+    best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
+    return best, state
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in (
+        "numpy",
+        "tensorflow",
+        "tensorflow-cpu",
+        "keras",
+        "onnxruntime",
+        "opencv-python-headless",
+        "scikit-learn",
+        "tf2onnx",
+        "onnx",
+    ):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _validation_split(ds: Dataset) -> tuple[Dataset, Dataset, str]:
+    """(train, validation, validation name): PublicTest for FER2013, `test` for folder sets,
+    else a stratified 10% of the training images."""
+    splits = set(ds.splits.tolist())
+    if "Training" in splits or "train" in splits:
+        train = ds.split("train")
+        for name in ("PublicTest", "test"):
+            if name in splits or (name == "test" and splits & {"test"}):
+                return train, ds.split(name), name
+    from sklearn.model_selection import train_test_split
+
+    base = ds.split("all")
+    idx = np.arange(len(base))
+    tr, va = train_test_split(idx, test_size=0.1, stratify=base.labels, random_state=0)
+    return base._take(np.isin(idx, tr)), base._take(np.isin(idx, va)), "holdout10"
+
+
+def _eval_splits(model, ds: Dataset) -> dict[str, dict]:
+    out = {}
+    for name in ("Training", "PublicTest", "PrivateTest", "train", "test", "all"):
+        if name in set(ds.splits.tolist()):
+            out[name] = evaluate(model, ds._take(ds.splits == name))
+    return out
+
+
+def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False) -> dict:
+    """Plain or k-fold training on `ds` (already reduced to cfg.classes); writes `out`."""
+    from train.plots import plot_confusion, plot_curves
+
+    t0 = time.time()
+    prior = out / "wall_seconds.txt"
+    prior_seconds = float(prior.read_text()) if resume and prior.is_file() else 0.0
+    if cfg.cv:
+        model, history, cv = _cross_validate(cfg, ds, out, resume)
+    else:
+        train, val, _ = _validation_split(ds)
+        model, state = fit_one(cfg, train, val, out, resume=resume)
+        history, cv = state["history"], None
+    wall = prior_seconds + time.time() - t0
+    prior.write_text(f"{wall:.1f}")
+
+    metrics = {
+        "task": task_name(cfg.classes),
+        "labels": list(cfg.classes),
+        "arch": cfg.arch,
+        "params": int(model.count_params()),
+        "epochs": len(history),
+        "best_epoch": int(np.argmax([h["val_accuracy"] for h in history]) + 1) if history else 0,
+        "wall_seconds": round(wall, 1),
+        "seconds_per_epoch": round(float(np.median([h["seconds"] for h in history])), 2)
+        if history
+        else None,
+        "command": cfg.command,
+        "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
+        "data": {"source": ds.source, "sha256": ds.digest, "counts": ds.counts()},
+        "splits": _eval_splits(model, ds),
+        "cv": cv,
+        "versions": library_versions(),
+    }
+    model.save(out / "model.keras")
+    _write_json(out / "metrics.json", metrics)
+    with open(out / "history.csv", "w", newline="") as f:
+        if history:
+            w = csv.DictWriter(f, fieldnames=list(history[0]))
+            w.writeheader()
+            w.writerows(history)
+    plot_curves(history, out / "curves.png", title=f"{cfg.arch} {metrics['task']}")
+    report_split = next((s for s in ("PublicTest", "test", "all") if s in metrics["splits"]), None)
+    if report_split:
+        plot_confusion(
+            metrics["splits"][report_split],
+            out / "confusion.png",
+            title=f"{cfg.arch} {metrics['task']} on {report_split}",
+        )
+    return metrics
+
+
+def fold_indices(labels: np.ndarray, k: int, repeats: int, seed: int) -> list:
+    """(train, held-out) index pairs of repeated stratified k-fold: every image is held out
+    once per repeat, each fold keeps the class proportions, the same seed gives the same folds."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    rskf = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
+    return list(rskf.split(np.zeros(len(labels)), labels))
+
+
+def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
+    """Repeated stratified k-fold on the training split; fixed epochs, scored on held-out folds."""
+    keras = _keras()
+    base = ds.split("train") if {"Training", "train"} & set(ds.splits.tolist()) else ds
+    fold_cfg = TrainConfig(**{**asdict(cfg), "patience": 0})
+    folds, models, histories = [], [], []
+    for i, (tr, te) in enumerate(fold_indices(base.labels, cfg.cv, cfg.repeats, cfg.seed)):
+        r, k = divmod(i, cfg.cv)
+        fdir = out / "folds" / f"r{r + 1}_k{k + 1}"
+        done = fdir / "result.json"
+        if resume and done.is_file():
+            folds.append(json.loads(done.read_text()))
+            models.append(keras.saving.load_model(fdir / "model.keras", safe_mode=True))
+            histories.append(json.loads((fdir / CHECKPOINT / "state.json").read_text())["history"])
+            continue
+        train = base._take(np.isin(np.arange(len(base)), tr))
+        held = base._take(np.isin(np.arange(len(base)), te))
+        fold_cfg.epochs = cfg.epochs
+        model, state = _fit_fixed(
+            fold_cfg, train, held, fdir, f"fold r{r + 1}k{k + 1}", resume, i + 1
+        )
+        rep = evaluate(model, held)
+        result = {
+            "repeat": r + 1,
+            "fold": k + 1,
+            "n": rep["n"],
+            "accuracy": rep["accuracy"],
+            "macro_f1": rep["macro_f1"],
+            "epochs": state["epoch"],
+        }
+        model.save(fdir / "model.keras")
+        _write_json(done, result)
+        print(
+            f"fold r{r + 1}k{k + 1}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f}",
+            file=sys.stderr,
+        )
+        folds.append(result)
+        models.append(model)
+        histories.append(state["history"])
+    acc = np.array([f["accuracy"] for f in folds])
+    f1 = np.array([f["macro_f1"] for f in folds])
+    cv = {
+        "folds": cfg.cv,
+        "repeats": cfg.repeats,
+        "per_fold": folds,
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "macro_f1_mean": float(f1.mean()),
+        "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+        "final": cfg.cv_final,
+    }
+    print(
+        f"cv {cfg.cv}x{cfg.repeats}: "
+        f"accuracy {cv['accuracy_mean']:.4f} +- {cv['accuracy_std']:.4f}, "
+        f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}",
+        file=sys.stderr,
+    )
+    if cfg.cv_final == "best":
+        model, history = models[int(acc.argmax())], histories[int(acc.argmax())]
+    elif cfg.cv_final == "ensemble":
+        model = ensemble(models, cfg.arch)
+        history = []
+    else:
+        train, val, _ = _validation_split(ds)
+        model, state = _fit_fixed(fold_cfg, train, val, out / "refit", "refit", resume, 0)
+        history = state["history"]
+    return model, history, cv
+
+
+def _fit_fixed(cfg, train, held, workdir, name, resume, data_seed):
+    """Fixed-length training whose kept model is the last epoch (held-out data not peeked at)."""
+    keras = _keras()
+    _, state = fit_one(cfg, train, held, workdir, name, resume, data_seed)
+    return keras.saving.load_model(workdir / CHECKPOINT / "last.keras", safe_mode=True), state
+
+
+def ensemble(models: list, name: str):
+    """One Keras model whose output is the mean of the members' probabilities."""
+    keras = _keras()
+    from train.archs import INPUT_SHAPE
+
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    outs = []
+    for i, m in enumerate(models):
+        m.name = f"{name}_member{i + 1}"
+        outs.append(m(inputs, training=False))
+    out = keras.layers.Average(name="probabilities")(outs) if len(outs) > 1 else outs[0]
+    return keras.Model(inputs, out, name=f"{name}_ensemble")
+
+
+def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write into an existing run unless resuming or told to overwrite."""
+    if out.exists() and any(out.iterdir()):
+        if resume:
+            return
+        if not overwrite:
+            raise FileExistsError(
+                f"{out}: output directory exists; pass --resume to continue it or --overwrite"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
