@@ -1,0 +1,69 @@
+"""`edge-fer export`: a trained `.keras` model to fp32 and int8 ONNX with a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edge_runtime.commands.common import UserError, command_line, info, require_training_stack
+
+
+def export(
+    ctx: typer.Context,
+    model: Path = typer.Argument(..., help="Trained model.keras (its metrics.json beside it)."),
+    calibration: Path = typer.Option(
+        ...,
+        "--calibration",
+        help="Dataset: its training split calibrates int8, PublicTest/test checks parity.",
+    ),
+    classes: str = typer.Option(
+        None, "--classes", help="Labels in output order (default: from metrics.json)."
+    ),
+    out: Path = typer.Option(Path("models"), "--out", help="Output directory."),
+    name: str = typer.Option(None, "--name", help="File name stem (default: the task name)."),
+    max_int8_drop: float = typer.Option(
+        0.5, "--max-int8-drop", help="Allowed int8 accuracy drop, points."
+    ),
+    face_margin: float = typer.Option(
+        0.0,
+        "--face-margin",
+        help="Margin around detector boxes when cropping, stored in the model.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Convert to ONNX (fp32), quantize to int8, check parity, write the model card."""
+    require_training_stack("export")
+    from edge_runtime.labels import parse_classes
+    from export.pipeline import ExportOptions, run_export
+
+    if not model.is_file():
+        raise UserError(f"{model}: no such file")
+    if model.suffix != ".keras":
+        raise UserError(f"{model}: not a .keras model file")
+    try:
+        task = parse_classes(classes) if classes else None
+    except ValueError as e:
+        raise UserError(f"--classes: {e}") from None
+    card = run_export(
+        ExportOptions(
+            keras_path=model,
+            calibration=calibration,
+            out=out,
+            name=name,
+            classes=task,
+            max_int8_drop=max_int8_drop,
+            force=force,
+            overwrite=overwrite,
+            face_margin=face_margin,
+            command=command_line(ctx),
+        )
+    )
+    ev, q, files = card["evaluation"], card["quantization"], card["files"]
+    info(
+        f"{ev['split']}: keras {ev['keras']['accuracy']:.4f}, fp32 {ev['fp32']['accuracy']:.4f}, "
+        f"int8 {ev['int8']['accuracy']:.4f}; int8 {q['chosen']} "
+        f"{files['int8']['bytes']:,} bytes ({files['size_ratio']:.2f}x smaller)"
+    )
+    info(f"wrote {out}/{card['name']}.fp32.onnx, .int8.onnx, .card.json, .md")

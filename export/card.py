@@ -1,0 +1,109 @@
+"""The model card as Markdown, for people; `NAME.card.json` holds the same for programs."""
+
+from __future__ import annotations
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _acc_table(block: dict | None) -> list[str]:
+    if not block:
+        return []
+    lines = [
+        f"**{block['split']}** (n = {block['fp32']['n']})",
+        "",
+        "| format | accuracy | macro-F1 |",
+        "|---|---|---|",
+    ]
+    for fmt in ("keras", "fp32", "int8"):
+        f = block[fmt]
+        lines.append(f"| {fmt} | {_pct(f['accuracy'])} | {f['macro_f1']:.4f} |")
+    return lines + [""]
+
+
+def render_markdown(card: dict) -> str:
+    """A readable rendering of an export card."""
+    q, p, t = card["quantization"], card["parity"], card.get("training") or {}
+    files = card["files"]
+    lines = [
+        f"# Model card: `{card['name']}`",
+        "",
+        f"Task **{card['task']}**, labels {', '.join(card['labels'])}. Architecture "
+        f"`{card['arch']}`, {card['params']:,} parameters. Input `image` float32 "
+        "[N, 1, 48, 48] NCHW, raw gray pixels 0..255 (scaled inside the graph); output "
+        f"`probabilities` [N, {len(card['labels'])}].",
+        "",
+        "## Accuracy",
+        "",
+        *_acc_table(card.get("evaluation")),
+        *_acc_table(card.get("final_report")),
+    ]
+    cv = t.get("cv")
+    if cv:
+        lines += [
+            f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "
+            f"repeats): accuracy {_pct(cv['accuracy_mean'])} +- {100 * cv['accuracy_std']:.2f}, "
+            f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}.",
+            "",
+            "| repeat | fold | n | accuracy | macro-F1 |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {f['repeat']} | {f['fold']} | {f['n']} | {_pct(f['accuracy'])} | "
+                f"{f['macro_f1']:.4f} |"
+                for f in cv["per_fold"]
+            ],
+            "",
+        ]
+    lines += [
+        "## Files",
+        "",
+        "| file | bytes | sha256 |",
+        "|---|---|---|",
+        *[
+            f"| `{files[k]['file']}` | {files[k]['bytes']:,} | `{files[k]['sha256'][:16]}…` |"
+            for k in ("fp32", "int8")
+        ],
+        "",
+        f"int8 is {files['size_ratio']:.2f}x smaller than fp32.",
+        "",
+        "## int8 quantization",
+        "",
+        f"Static quantization ({q['chosen']}), per-channel int8 weights, calibrated on "
+        f"{q['calibration']['images']} training images stratified by class. Candidates, "
+        f"timed {q['timing']} (fp32: median {q['fp32_p50_ms']:.3f} ms, p95 "
+        f"{q['fp32_p95_ms']:.3f} ms):",
+        "",
+        "| candidate | median ms | p95 ms | speed-up | top-1 agreement | accuracy | kept |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in q["candidates"]:
+        if "error" in r:
+            lines.append(f"| {r['candidate']} | failed: {r['error']} | | | | | |")
+            continue
+        kept = "**yes**" if r["candidate"] == q["chosen"] else ""
+        lines.append(
+            f"| {r['candidate']} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['speedup']:.2f}x | "
+            f"{_pct(r['agreement'])} | {_pct(r['accuracy'])} | {kept} |"
+        )
+    lines += [
+        "",
+        "## Parity",
+        "",
+        f"On {p['n']} images of {p['split']}: Keras vs fp32 ONNX max |dp| "
+        f"{p['keras_fp32_max_abs_diff']:.2e}, identical top-1: {p['keras_fp32_top1_identical']}; "
+        f"int8 vs fp32 top-1 agreement {_pct(p['int8_fp32_top1_agreement'])}, accuracy drop "
+        f"{p['int8_accuracy_drop_points']:.2f} points. Bounds met: {p['passed']}"
+        + (" (written with --force)" if p.get("forced") else "")
+        + ".",
+        "",
+        "## Provenance",
+        "",
+        f"- training: `{t.get('command') or 'unknown'}`",
+        f"- data sha256: `{(t.get('data') or {}).get('sha256', 'unknown')}`",
+        f"- epochs: {t.get('epochs')}, wall time {t.get('wall_seconds')} s",
+        f"- export: `{card.get('export_command') or 'unknown'}`",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
+        "",
+    ]
+    return "\n".join(lines)

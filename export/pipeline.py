@@ -1,0 +1,362 @@
+"""`edge-fer export`: Keras -> fp32 ONNX -> int8 ONNX, parity-checked, with a model card.
+
+Nothing is half-written: every file is built under a temporary name in the output directory
+and renamed into place only when the whole export succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.classifier import EmotionClassifier
+from edge_runtime.errors import EdgeFerError
+from edge_runtime.labels import task_name
+from edge_runtime.metrics import report
+from edge_runtime.model_info import ModelInfo
+from edge_runtime.timing import interleaved
+from export.card import render_markdown
+from export.quantize import CANDIDATES, calibration_sample, preprocess, quantize
+from export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
+
+MIN_PARITY_IMAGES = 1000
+MIN_CALIBRATION_IMAGES = 500
+
+
+class ExportError(EdgeFerError):
+    """An export that cannot proceed or whose int8 model misses its bounds."""
+
+
+@dataclass
+class ExportOptions:
+    keras_path: Path
+    calibration: Path
+    out: Path
+    name: str | None = None
+    classes: tuple[str, ...] | None = None
+    max_int8_drop: float = 0.5
+    min_agreement: float = 0.98
+    max_prob_diff: float = 1e-4
+    force: bool = False
+    overwrite: bool = False
+    face_margin: float = 0.0
+    latency_runs: int = 300
+    calibration_images: int = 1000
+    command: str = ""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _figures(probs: np.ndarray, labels: np.ndarray, classes) -> dict:
+    rep = report(labels, probs.argmax(1), classes)
+    return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n": rep["n"]}
+
+
+def _training_metrics(keras_path: Path) -> dict:
+    p = keras_path.parent / "metrics.json"
+    if p.is_file():
+        try:
+            return json.loads(p.read_text())
+        except ValueError:
+            return {}
+    return {}
+
+
+def _pick_splits(ds) -> tuple[object, object, str, object | None]:
+    """(calibration pool, evaluation split, its name, final-report split or None)."""
+    from train.data import DataError
+
+    present = set(ds.splits.tolist())
+    if present & {"Training", "train"}:
+        pool = ds.split("train")
+    elif "all" in present:
+        pool = ds.split("all")
+    else:
+        raise ExportError(
+            f"{ds.source}: no training images to calibrate on (test splits are never used)"
+        )
+    for name in ("PublicTest", "test"):
+        try:
+            evaluation = ds.split(name)
+            break
+        except DataError:
+            continue
+    else:
+        evaluation, name = pool, "calibration pool"
+    final = ds.split("PrivateTest") if "PrivateTest" in present else None
+    return pool, evaluation, name, final
+
+
+def run_export(opts: ExportOptions) -> dict:
+    """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
+    from train.data import DataError, load
+    from train.fit import library_versions, predict
+    from train.keras_io import load_keras
+
+    model = load_keras(opts.keras_path)
+    metrics = _training_metrics(opts.keras_path)
+    n_out = int(model.output_shape[-1])
+    classes = opts.classes or tuple(metrics.get("labels", ()))
+    if not classes:
+        raise ExportError(
+            f"{opts.keras_path}: no metrics.json beside the model to take labels from; "
+            "pass --classes"
+        )
+    if len(classes) != n_out:
+        raise ExportError(
+            f"--classes has {len(classes)} classes ({','.join(classes)}) "
+            f"but the model outputs {n_out}"
+        )
+    name = opts.name or task_name(tuple(classes))
+    out = opts.out
+    targets = {k: out / f"{name}.{k}" for k in ("fp32.onnx", "int8.onnx", "card.json", "md")}
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not opts.overwrite:
+        raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
+
+    try:
+        ds = load(opts.calibration).task(tuple(classes))
+    except DataError as e:
+        raise ExportError(str(e)) from None
+    pool, evaluation, eval_name, final = _pick_splits(ds)
+    calib_idx = calibration_sample(pool.labels, opts.calibration_images)
+    if len(calib_idx) < MIN_CALIBRATION_IMAGES:
+        print(
+            f"edge-fer: warning: only {len(calib_idx)} calibration images "
+            f"(at least {MIN_CALIBRATION_IMAGES} recommended)"
+        )
+    calib = pool.images[calib_idx][:, None].astype(np.float32)
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=f".{name}.export-") as tmpdir:
+        tmp = Path(tmpdir)
+        base_info = ModelInfo(
+            labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
+        )
+        proto = keras_to_onnx(model, OPSET)
+        set_metadata(proto, base_info.to_metadata())
+        fp32_tmp = tmp / "fp32.onnx"
+        fp32_tmp.write_bytes(proto.SerializeToString())
+        transposes = count_ops(proto, "Transpose")
+
+        keras_eval = predict(model, evaluation.images)
+        fp32 = EmotionClassifier(fp32_tmp, threads=1)
+        fp32_eval = fp32.predict_proba(evaluation.images)
+        fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
+        parity = {
+            "split": eval_name,
+            "n": int(len(evaluation)),
+            "keras_fp32_max_abs_diff": float(np.abs(keras_eval - fp32_eval).max()),
+            "keras_fp32_top1_identical": bool(
+                np.array_equal(keras_eval.argmax(1), fp32_eval.argmax(1))
+            ),
+        }
+        if (
+            parity["keras_fp32_max_abs_diff"] > opts.max_prob_diff
+            or not parity["keras_fp32_top1_identical"]
+        ):
+            raise ExportError(
+                f"fp32 ONNX disagrees with Keras: max |dp| {parity['keras_fp32_max_abs_diff']:.2e} "
+                f"(bound {opts.max_prob_diff:.0e}), identical top-1 "
+                f"{parity['keras_fp32_top1_identical']}"
+            )
+
+        pre_tmp = tmp / "pre.onnx"
+        preprocess(fp32_tmp, pre_tmp)
+        one = evaluation.images[:1][:, None].astype(np.float32)
+        rows, sessions = [], {"fp32": fp32}
+        for cand in CANDIDATES:
+            q_tmp = tmp / f"{cand.fmt}_{cand.method}.onnx"
+            try:
+                quantize(pre_tmp, q_tmp, calib, cand)
+            except Exception as e:  # a candidate onnxruntime cannot build is just not kept
+                rows.append({"candidate": cand.name, "error": str(e).splitlines()[0][:200]})
+                continue
+            import onnx
+
+            qp = onnx.load(str(q_tmp))
+            set_metadata(qp, base_info.to_metadata())
+            q_tmp.write_bytes(qp.SerializeToString())
+            clf = EmotionClassifier(q_tmp, threads=1)
+            probs = clf.predict_proba(evaluation.images)
+            fig = _figures(probs, evaluation.labels, classes)
+            rows.append(
+                {
+                    "candidate": cand.name,
+                    "path": q_tmp,
+                    "probs": probs,
+                    "accuracy": fig["accuracy"],
+                    "macro_f1": fig["macro_f1"],
+                    "agreement": float(np.mean(probs.argmax(1) == fp32_eval.argmax(1))),
+                    "drop_points": 100.0 * (fp32_acc["accuracy"] - fig["accuracy"]),
+                    "size_bytes": q_tmp.stat().st_size,
+                }
+            )
+            sessions[cand.name] = clf
+        timings = interleaved(
+            {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
+            runs=opts.latency_runs,
+            warmup=30,
+        )
+        fp32_ms = timings["fp32"]["p50_ms"]
+        for r in rows:
+            if "error" in r:
+                continue
+            t = timings[r["candidate"]]
+            r.update(p50_ms=t["p50_ms"], p95_ms=t["p95_ms"], speedup=fp32_ms / t["p50_ms"])
+            r["passes"] = (
+                r["agreement"] >= opts.min_agreement
+                and r["drop_points"] <= opts.max_int8_drop
+                and r["p50_ms"] < fp32_ms
+            )
+        usable = [r for r in rows if "error" not in r]
+        if not usable:
+            raise ExportError(
+                "no int8 candidate could be built: "
+                + "; ".join(f"{r['candidate']}: {r['error']}" for r in rows)
+            )
+        passing = [r for r in usable if r["passes"]]
+        chosen = min(passing or usable, key=lambda r: r["p50_ms"] if passing else -r["agreement"])
+        if not passing:
+            msg = (
+                f"int8 misses its bounds: best candidate {chosen['candidate']} agreement "
+                f"{chosen['agreement']:.4f} (>= {opts.min_agreement}), accuracy drop "
+                f"{chosen['drop_points']:.2f} points (<= {opts.max_int8_drop}), "
+                f"{chosen['p50_ms']:.3f} ms vs fp32 {fp32_ms:.3f} ms (must be faster)"
+            )
+            if not opts.force:
+                raise ExportError(msg + "; pass --force to write it anyway")
+            print(f"edge-fer: warning: {msg}; written because of --force")
+
+        int8_eval = chosen["probs"]
+        evaluation_fig = {
+            "split": eval_name,
+            "keras": _figures(keras_eval, evaluation.labels, classes),
+            "fp32": fp32_acc,
+            "int8": _figures(int8_eval, evaluation.labels, classes),
+        }
+        final_fig = None
+        if final is not None:
+            final_fig = {
+                "split": "PrivateTest",
+                "keras": _figures(predict(model, final.images), final.labels, classes),
+                "fp32": _figures(fp32.predict_proba(final.images), final.labels, classes),
+                "int8": _figures(
+                    EmotionClassifier(chosen["path"]).predict_proba(final.images),
+                    final.labels,
+                    classes,
+                ),
+            }
+        parity.update(
+            int8_fp32_top1_agreement=chosen["agreement"],
+            int8_accuracy_drop_points=chosen["drop_points"],
+            bounds={
+                "max_prob_diff": opts.max_prob_diff,
+                "min_agreement": opts.min_agreement,
+                "max_int8_drop_points": opts.max_int8_drop,
+            },
+            passed=bool(chosen.get("passes")),
+            forced=bool(opts.force and not chosen.get("passes")),
+        )
+        if parity["n"] < MIN_PARITY_IMAGES:
+            parity["note"] = f"fewer than {MIN_PARITY_IMAGES} evaluation images available"
+
+        card = {
+            "name": name,
+            "task": base_info.task,
+            "labels": list(classes),
+            "arch": metrics.get("arch", model.name),
+            "params": int(model.count_params()),
+            "input": {
+                "name": "image",
+                "shape": ["N", 1, 48, 48],
+                "layout": "NCHW",
+                "dtype": "float32",
+                "pixels": "raw gray 0..255 (scaled inside the graph)",
+            },
+            "output": {"name": "probabilities", "shape": ["N", len(classes)]},
+            "opset": OPSET,
+            "transpose_nodes_fp32": transposes,
+            "training": {
+                k: metrics.get(k)
+                for k in (
+                    "command",
+                    "data",
+                    "epochs",
+                    "best_epoch",
+                    "wall_seconds",
+                    "seconds_per_epoch",
+                    "cv",
+                    "config",
+                )
+            },
+            "evaluation": evaluation_fig,
+            "final_report": final_fig,
+            "parity": parity,
+            "quantization": {
+                "chosen": chosen["candidate"],
+                "per_channel": True,
+                "calibration": {
+                    "source": str(opts.calibration),
+                    "images": int(len(calib_idx)),
+                    "split": "training",
+                    "stratified": True,
+                },
+                "fp32_p50_ms": fp32_ms,
+                "fp32_p95_ms": timings["fp32"]["p95_ms"],
+                "timing": f"batch 1, 1 thread, {opts.latency_runs} runs interleaved in 10 rounds",
+                "candidates": [
+                    {k: v for k, v in r.items() if k not in ("path", "probs")} for r in rows
+                ],
+            },
+            "export_command": opts.command,
+            "versions": library_versions(),
+        }
+        for fmt, src in (("fp32", fp32_tmp), ("int8", chosen["path"])):
+            import onnx
+
+            p = onnx.load(str(src))
+            figs = {
+                "format": fmt,
+                "arch": card["arch"],
+                "params": card["params"],
+                "eval_split": eval_name,
+                "eval_accuracy": evaluation_fig[fmt]["accuracy"],
+                "eval_macro_f1": evaluation_fig[fmt]["macro_f1"],
+            }
+            if final_fig:
+                figs.update(
+                    private_accuracy=final_fig[fmt]["accuracy"],
+                    private_macro_f1=final_fig[fmt]["macro_f1"],
+                )
+            info = ModelInfo(
+                labels=tuple(classes), task=base_info.task, face_margin=opts.face_margin, card=figs
+            )
+            set_metadata(p, info.to_metadata())
+            (tmp / f"final.{fmt}.onnx").write_bytes(p.SerializeToString())
+        card["files"] = {
+            fmt: {
+                "file": targets[f"{fmt}.onnx"].name,
+                "bytes": (tmp / f"final.{fmt}.onnx").stat().st_size,
+                "sha256": _sha256(tmp / f"final.{fmt}.onnx"),
+            }
+            for fmt in ("fp32", "int8")
+        }
+        card["files"]["size_ratio"] = (
+            card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
+        )
+        (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+        (tmp / "card.md").write_text(render_markdown(card))
+        for fmt in ("fp32", "int8"):
+            os.replace(tmp / f"final.{fmt}.onnx", targets[f"{fmt}.onnx"])
+        os.replace(tmp / "card.json", targets["card.json"])
+        os.replace(tmp / "card.md", targets["md"])
+    return card

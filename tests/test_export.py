@@ -1,0 +1,250 @@
+"""`edge-fer export`: ONNX names, metadata, Transposes, int8 parity and size, failure modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from train_fixtures import SHARED_ZIP, needs_training_stack
+from typer.testing import CliRunner
+
+from edge_runtime.classifier import EmotionClassifier
+from edge_runtime.cli import app
+from edge_runtime.model_info import ModelError
+
+
+def _export(*args: str):
+    return CliRunner().invoke(app, ["export", *args])
+
+
+def test_graph_names_dynamic_batch_and_metadata(exported):
+    import onnx
+
+    fp32 = exported / "happy_sad.fp32.onnx"
+    proto = onnx.load(str(fp32))
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    assert inp.name == "image" and out.name == "probabilities"
+    dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
+    assert dims[1:] == [1, 48, 48] and isinstance(dims[0], str)  # dynamic batch, NCHW
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    for path in (fp32, exported / "happy_sad.int8.onnx"):
+        clf = EmotionClassifier(path)
+        assert clf.labels == ("happy", "sad") and clf.info.task == "happy_sad"
+        assert clf.info.layout == "NCHW" and clf.info.pixel_scale == "raw_0_255"
+        assert clf.info.card["arch"] == "poc" and "eval_accuracy" in clf.info.card
+        faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+        p5 = clf.predict_proba(faces)
+        assert p5.shape == (5, 2)
+        np.testing.assert_allclose(clf.predict_proba(faces[:1]), p5[:1], atol=1e-6)
+
+
+def test_card_records_parity_sizes_and_the_measured_choice(exported):
+    card = json.loads((exported / "happy_sad.card.json").read_text())
+    p = card["parity"]
+    assert p["keras_fp32_max_abs_diff"] <= 1e-4 and p["keras_fp32_top1_identical"]
+    assert p["int8_fp32_top1_agreement"] >= 0.98
+    assert p["n"] == 60 * 2 and p["split"] == "PublicTest"
+    files = card["files"]
+    for fmt in ("fp32", "int8"):
+        path = exported / files[fmt]["file"]
+        assert path.stat().st_size == files[fmt]["bytes"]
+    assert files["int8"]["bytes"] < files["fp32"]["bytes"]
+    q = card["quantization"]
+    assert q["calibration"]["split"] == "training" and q["calibration"]["images"] >= 290
+    kept = [c for c in q["candidates"] if c["candidate"] == q["chosen"]]
+    assert kept and kept[0]["p50_ms"] > 0
+    # a 30k-parameter CNN's int8 is not faster than fp32 here: the card says it was forced
+    if not kept[0]["passes"]:
+        assert p["forced"] and not p["passed"]
+    assert card["training"]["command"].startswith("edge-fer train")
+    assert card["export_command"].startswith("edge-fer export")
+    md = (exported / "happy_sad.md").read_text()
+    assert "# Model card: `happy_sad`" in md and q["chosen"] in md
+    assert not [p for p in exported.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_transposes_around_convolutions_are_gone():
+    needs_training_stack()
+    from export.to_onnx import count_ops, keras_to_onnx
+    from train.archs import build
+
+    flat = keras_to_onnx(build("b", 7, augment=False))
+    pooled = keras_to_onnx(build("ds", 7, augment=False))
+    assert count_ops(flat, "Conv") >= 6
+    assert count_ops(flat, "Transpose") <= 1  # only before Flatten, on 4.6k values
+    assert count_ops(pooled, "Transpose") == 0
+
+
+def test_same_inputs_give_identical_files(exported, trained_run, synthetic_zip, tmp_path):
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--force",
+    )
+    assert res.exit_code == 0, res.output
+    for name in ("happy_sad.fp32.onnx", "happy_sad.int8.onnx"):
+        assert (tmp_path / name).read_bytes() == (exported / name).read_bytes(), name
+
+
+def test_int8_missing_its_bounds_fails_without_force(trained_run, synthetic_zip, tmp_path):
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--max-int8-drop",
+        "-1",
+    )
+    assert res.exit_code == 2
+    assert "int8 misses its bounds" in res.output and "agreement" in res.output
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):
+    model = str(trained_run / "model.keras")
+    cases = [
+        ([str(tmp_path / "missing.keras"), "--calibration", str(synthetic_zip)], "no such file"),
+        (
+            [str(trained_run / "metrics.json"), "--calibration", str(synthetic_zip)],
+            "not a .keras model",
+        ),
+        (
+            [model, "--calibration", str(synthetic_zip), "--classes", "happy,sad,fear"],
+            "model outputs 2",
+        ),
+        (
+            [model, "--calibration", str(synthetic_zip), "--out", str(exported)],
+            "exists; pass --overwrite",
+        ),
+    ]
+    empty = tmp_path / "empty"
+    (empty / "train" / "happy").mkdir(parents=True)
+    (empty / "train" / "happy" / "a.jpg").write_bytes(b"broken")
+    cases.append(
+        ([model, "--calibration", str(empty), "--out", str(tmp_path / "o")], "no usable images")
+    )
+    fake = tmp_path / "fake.keras"
+    fake.write_bytes(b"not a zip at all")
+    cases.append(([str(fake), "--calibration", str(synthetic_zip)], "cannot load Keras model"))
+    for args, message in cases:
+        res = _export(*args)
+        assert res.exit_code == 2, (args, res.output)
+        assert message in res.output, (message, res.output)
+        assert "Traceback" not in res.output
+
+
+def test_lambda_model_is_refused(tmp_path, synthetic_zip):
+    needs_training_stack()
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.save(tmp_path / "lambda.keras")
+    res = _export(
+        str(tmp_path / "lambda.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--classes",
+        "happy,sad",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert res.exit_code == 2
+    assert "unsafe deserialisation" in res.output
+
+
+def test_model_without_metadata_is_refused(tmp_path):
+    needs_training_stack()
+    from export.to_onnx import keras_to_onnx
+    from train.archs import build
+
+    path = tmp_path / "plain.onnx"
+    path.write_bytes(keras_to_onnx(build("poc", 2, augment=False)).SerializeToString())
+    with pytest.raises(ModelError, match="not an edge-fer model"):
+        EmotionClassifier(path)
+
+
+def test_evaluate_onnx_without_tensorflow(exported, synthetic_zip):
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from edge_runtime.cli import app\n"
+        "r = CliRunner().invoke(app, ['evaluate', '--model', "
+        f"{str(exported / 'happy_sad.int8.onnx')!r},"
+        f" '--data', {str(synthetic_zip)!r}, '--split', 'PublicTest', '--json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "rep = json.loads(r.output.strip().splitlines()[-1])\n"
+        "print(json.dumps({'acc': rep['accuracy'], 'n': rep['n'],"
+        " 'tf': [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["tf"] == [] and got["n"] == 120
+    card = json.loads((exported / "happy_sad.card.json").read_text())
+    assert got["acc"] == pytest.approx(card["evaluation"]["int8"]["accuracy"])
+
+
+def test_inspect_and_models(exported):
+    res = CliRunner().invoke(app, ["inspect", str(exported / "happy_sad.int8.onnx")])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["labels"] == ["happy", "sad"] and d["card"]["format"] == "int8"
+    res = CliRunner().invoke(app, ["inspect", str(exported / "nope.onnx")])
+    assert res.exit_code == 2 and "not found" in res.output
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_ZIP.is_file(), reason="../shared/datasets/fer2013.zip not present")
+def test_export_end_to_end_on_fer2013(tmp_path):
+    needs_training_stack()
+    run = tmp_path / "run"
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(SHARED_ZIP),
+            "--arch",
+            "a",
+            "--classes",
+            "happy,sad",
+            "--epochs",
+            "1",
+            "--out",
+            str(run),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    res = _export(
+        str(run / "model.keras"),
+        "--calibration",
+        str(SHARED_ZIP),
+        "--out",
+        str(tmp_path / "m"),
+        "--force",
+    )
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "m" / "happy_sad.card.json").read_text())
+    assert card["parity"]["n"] >= 1000 and card["parity"]["keras_fp32_top1_identical"]
+    assert card["quantization"]["calibration"]["images"] >= 500
+    assert card["final_report"]["split"] == "PrivateTest"
+    assert card["final_report"]["int8"]["n"] == 1774 + 1247 - 1548  # happy+sad PrivateTest
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([str(Path(__file__))]))
