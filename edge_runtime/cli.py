@@ -1,0 +1,57 @@
+"""The `edge-fer` command line: one verb per mode, each in `edge_runtime/commands/`."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+
+import typer
+
+from edge_runtime.commands.common import fail
+from edge_runtime.errors import EdgeFerError
+
+app = typer.Typer(
+    name="edge-fer",
+    help="Facial expression recognition for small devices: train, export, predict, run, bench.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (verb, module in edge_runtime.commands, function, help line)
+COMMANDS: list[tuple[str, str, str]] = [
+    ("train", "train", "train"),
+    ("evaluate", "evaluate", "evaluate"),
+    ("export", "export", "export"),
+    ("models", "models", "models"),
+    ("inspect", "models", "inspect"),
+    ("predict", "predict", "predict"),
+    ("run", "run", "run"),
+]
+
+
+def _guarded(fn: Callable) -> Callable:
+    """Turn user mistakes raised deep inside a verb into one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgeFerError as e:
+            fail(str(e), e.code)
+
+    return wrapper
+
+
+for _verb, _module, _func in COMMANDS:
+    _fn = getattr(importlib.import_module(f"edge_runtime.commands.{_module}"), _func)
+    app.command(_verb)(_guarded(_fn))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""`edge-fer predict INPUT...`: faces and their expressions in still images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import typer
+
+from edge_runtime.commands.common import UserError, warn
+from edge_runtime.commands.recognizer_setup import (
+    DETECTOR_HELP,
+    DETECTOR_MODEL_HELP,
+    MODEL_HELP,
+    THREADS_HELP,
+    build_recognizer,
+)
+from edge_runtime.demo import NO_DEMO_PHOTO, demo_photo_path
+from edge_runtime.image_io import ImageError
+from edge_runtime.image_sources import URL_TIMEOUT_S, ImageInput, expand_inputs
+from edge_runtime.outputs import ImageSaver, JsonLinesWriter, OutputError, TextWriter, Writer
+from edge_runtime.recognizer import RecognizerOptions
+from edge_runtime.results import ImageResult
+
+
+def predict(
+    inputs: list[str] = typer.Argument(
+        None, help="Image files, directories (searched recursively), globs or http(s) URLs."
+    ),
+    demo: bool = typer.Option(False, "--demo", help="Use matplotlib's sample portrait."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    detector: str = typer.Option("haar", "--detector", "-d", help=DETECTOR_HELP),
+    detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
+    detect_size: int = typer.Option(
+        640, "--detect-size", help="Detect on a copy shrunk to this longer side (pixels)."
+    ),
+    threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per input."),
+    save: Path | None = typer.Option(
+        None, "--save", help="Annotated image (one input) or directory (several inputs)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    timeout: float = typer.Option(URL_TIMEOUT_S, "--timeout", help="URL timeout, seconds."),
+    max_megapixels: float = typer.Option(
+        50.0, "--max-megapixels", help="Refuse larger images (decompression-bomb guard)."
+    ),
+) -> None:
+    """Find the faces in images and tell each one's expression.
+
+    One result per input; a bad input gives an error result and a line on stderr, and the
+    others go on. Exit code 1 when any input failed.
+    """
+    inputs = list(inputs or [])
+    if demo:
+        photo = demo_photo_path()
+        if photo is None:
+            raise UserError(NO_DEMO_PHOTO)
+        inputs.append(str(photo))
+    if not inputs:
+        raise UserError("give at least one image, directory, glob or URL (or --demo)")
+    options = RecognizerOptions(still_detect_size=detect_size, smoothing=None)
+    rec = build_recognizer(model, detector, detector_model, threads, options)
+    items = expand_inputs(inputs)
+    writers: list[Writer] = []
+    if save is not None:  # first, so that a failed save shows in the printed result
+        try:
+            writers.append(ImageSaver(save, single=len(items) == 1, overwrite=overwrite))
+        except OutputError as e:
+            raise UserError(str(e)) from None
+    writers.append(JsonLinesWriter() if as_json else TextWriter())
+    failed = 0
+    for item in items:
+        result, image = _predict_one(rec, item, timeout, int(max_megapixels * 1e6))
+        for w in writers:
+            try:
+                w.image(result, image)
+            except OutputError as e:
+                result.error = str(e)
+        if result.error is not None:
+            failed += 1
+            warn(f"{item.source}: {result.error}")
+    for w in writers:
+        w.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _predict_one(rec, item: ImageInput, timeout: float, max_pixels: int):
+    try:
+        image = item.load(timeout=timeout, max_pixels=max_pixels)
+        timings: dict[str, float] = {}
+        faces = rec.predict(image, timings)
+        return ImageResult(item.source, faces, stage_ms=timings), image
+    except ImageError as e:
+        return ImageResult(item.source, error=str(e)), None
+    except (cv2.error, ValueError, MemoryError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:160]
+        return ImageResult(item.source, error=f"cannot process image ({first})"), None

@@ -1,0 +1,57 @@
+"""What `predict` and `run` share: building the recognizer from CLI options, clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+
+from edge_runtime.classifier import DEFAULT_MODEL, bundled_models
+from edge_runtime.commands.common import UserError
+from edge_runtime.detect import DetectorError
+from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
+
+MODEL_HELP = "Bundled model name or path to an edge-fer .onnx file (default: the bundled fer7)."
+DETECTOR_HELP = "Face detector: haar (bundled with OpenCV), yunet (needs --detector-model) or none."
+DETECTOR_MODEL_HELP = "YuNet ONNX file (face_detection_yunet_2023mar.onnx from OpenCV Zoo)."
+THREADS_HELP = (
+    "Threads for onnxruntime and OpenCV. 1 keeps a core free per process; on a 4-core "
+    "Raspberry Pi, 2 is a good choice for a camera run."
+)
+
+
+def parse_smoothing(text: str) -> float | None:
+    """`--smoothing` as an EMA weight in (0, 1], or None for "off"."""
+    t = text.strip().lower()
+    if t in ("off", "none", "no", "0", "1", "1.0"):
+        return None
+    try:
+        alpha = float(t)
+    except ValueError:
+        raise UserError(f"--smoothing must be a number in (0, 1] or 'off', got {text!r}") from None
+    if not 0.0 < alpha <= 1.0:
+        raise UserError(f"--smoothing must be in (0, 1] or 'off', got {text!r}")
+    return alpha
+
+
+def build_recognizer(
+    model: str | None,
+    detector: str,
+    detector_model: Path | None,
+    threads: int,
+    options: RecognizerOptions,
+) -> EmotionRecognizer:
+    """An EmotionRecognizer, or a one-line UserError naming what is wrong."""
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    if model is None and DEFAULT_MODEL not in bundled_models():
+        raise UserError(
+            f"no bundled model is installed (default {DEFAULT_MODEL!r}); "
+            "pass --model PATH to an edge-fer .onnx file"
+        )
+    cv2.setNumThreads(threads)
+    try:
+        return EmotionRecognizer(model, detector, detector_model, threads=threads,
+                                 options=options)
+    except DetectorError as e:
+        raise UserError(str(e), 2) from None

@@ -1,0 +1,171 @@
+"""`edge-fer run`: a camera, a video or the demo, frame by frame, until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from edge_runtime.commands.common import UserError, info, warn
+from edge_runtime.commands.recognizer_setup import (
+    DETECTOR_HELP,
+    DETECTOR_MODEL_HELP,
+    MODEL_HELP,
+    THREADS_HELP,
+    build_recognizer,
+    parse_smoothing,
+)
+from edge_runtime.outputs import (
+    CsvTimelineWriter,
+    JsonLinesWriter,
+    OutputError,
+    TextWriter,
+    VideoSaver,
+    Writer,
+)
+from edge_runtime.recognizer import FrameStream, RecognizerOptions
+from edge_runtime.stream_sources import (
+    DemoSource,
+    FrameSource,
+    SourceError,
+    camera_source,
+    video_source,
+)
+
+
+def quiet_opencv() -> None:
+    """Keep OpenCV's own warnings (e.g. from camera back-ends) off the user's terminal:
+    edge-fer reports failures itself, in one line."""
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older wheels without cv2.utils.logging
+        pass
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT/SIGTERM set `stop` (the run ends cleanly after the current frame); a second
+    signal restores the default behaviour."""
+
+    def handler(signum, frame):
+        if stop.is_set():
+            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT
+                          else signal.default_int_handler)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _source(camera: str | None, video: str | None, demo: bool, width: int | None,
+            height: int | None, fps: float | None) -> FrameSource:
+    chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
+    if len(chosen) != 1:
+        raise UserError("choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
+                        "--demo" + (f" (got {' and '.join(chosen)})" if chosen else ""))
+    try:
+        if camera is not None:
+            return camera_source(camera, width, height, fps)
+        if video is not None:
+            return video_source(video)
+        return DemoSource()
+    except SourceError as e:
+        raise UserError(str(e), 2) from None
+
+
+def run(
+    camera: str | None = typer.Option(None, "--camera", help="Camera index or device path."),
+    video: str | None = typer.Option(None, "--video", help="Video file or stream URL."),
+    demo: bool = typer.Option(False, "--demo", help="A simulated camera over a sample photo."),
+    width: int | None = typer.Option(None, "--width", help="Camera frame width to ask for."),
+    height: int | None = typer.Option(None, "--height", help="Camera frame height to ask for."),
+    fps: float | None = typer.Option(None, "--fps", help="Camera frame rate to ask for."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    detector: str = typer.Option("haar", "--detector", "-d", help=DETECTOR_HELP),
+    detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
+    threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
+    detect_every: int = typer.Option(
+        10, "--detect-every", help="Full-frame detection at least every N frames (1 = always)."
+    ),
+    detect_size: int = typer.Option(
+        320, "--detect-size", help="Full-frame detection on a copy shrunk to this longer side."
+    ),
+    smoothing: str = typer.Option(
+        "0.5", "--smoothing", help="Per-face EMA weight of the newest frame, or 'off'."
+    ),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after S seconds."),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines per frame, then a summary."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write a per-frame CSV timeline."),
+    save: Path | None = typer.Option(None, "--save", help="Write an annotated .mp4/.avi video."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Recognise expressions in a camera, video or the demo, frame by frame.
+
+    Faces are tracked between detections (stable ids) and their probabilities smoothed.
+    Ctrl-C or SIGTERM ends the run cleanly with a summary (exit code 0).
+    """
+    if detect_every < 1:
+        raise UserError(f"--detect-every must be at least 1, got {detect_every}")
+    if max_frames is not None and max_frames < 1:
+        raise UserError(f"--max-frames must be at least 1, got {max_frames}")
+    if duration is not None and duration <= 0:
+        raise UserError(f"--duration must be positive, got {duration}")
+    quiet_opencv()
+    source = _source(camera, video, demo, width, height, fps)
+    options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
+                                smoothing=parse_smoothing(smoothing))
+    rec = build_recognizer(model, detector, detector_model, threads, options)
+    stop = threading.Event()
+    stream = rec.stream(source, max_frames, duration, stop=stop, on_event=warn)
+    writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter()]
+    try:
+        if csv_path is not None:
+            writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite))
+        if save is not None:
+            writers.append(VideoSaver(save, None, overwrite))
+    except OutputError as e:
+        for w in writers:
+            w.close()
+        raise UserError(str(e)) from None
+    with stop_on_signals(stop):
+        try:
+            stream.open()
+        except SourceError as e:
+            for w in writers:
+                w.close()
+            raise UserError(str(e), 2) from None
+        _run_stream(stream, writers, save is not None)
+    if stop.is_set():
+        info("edge-fer: stopped by signal")
+
+
+def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> None:
+    for w in writers:
+        if isinstance(w, VideoSaver):
+            w.fps = stream.source.fps or w.fps
+        stream.observers.append(w.frame)
+    try:
+        for _ in stream:
+            pass
+    except OutputError as e:
+        warn(str(e))
+        stream.stop.set()
+    finally:
+        stream.close()
+        summary = stream.summary()
+        for w in writers:
+            w.summary(summary)
+            w.close()

@@ -1,0 +1,72 @@
+"""The `--demo` input: matplotlib's sample photo of Grace Hopper, found without importing
+matplotlib, and a simulated camera that pans and zooms over it."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DEMO_PHOTO = ("mpl-data", "sample_data", "grace_hopper.jpg")
+NO_DEMO_PHOTO = (
+    "--demo uses the sample photo that matplotlib ships; `pip install matplotlib` "
+    "or pass an image or video instead"
+)
+
+
+def demo_photo_path() -> Path | None:
+    """Path of matplotlib's grace_hopper.jpg, located without importing matplotlib."""
+    try:
+        spec = importlib.util.find_spec("matplotlib")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    roots = list(spec.submodule_search_locations or [])
+    if spec.origin:
+        roots.append(str(Path(spec.origin).parent))
+    for root in roots:
+        p = Path(root).joinpath(*DEMO_PHOTO)
+        if p.is_file():
+            return p
+    return None
+
+
+def _smooth(t: float) -> float:
+    return 0.5 - 0.5 * math.cos(math.pi * min(max(t, 0.0), 1.0))
+
+
+def pan_zoom_frames(
+    photo: np.ndarray, frames: int = 150, size: tuple[int, int] = (480, 360)
+) -> list[tuple[float, float, float]]:
+    """The virtual camera's path: (centre x, centre y, zoom) per frame over `photo`.
+
+    It starts wide, zooms in while panning across the photo and back, then zooms out."""
+    h, w = photo.shape[:2]
+    path = []
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        zoom = 1.0 + 0.25 * math.sin(math.pi * _smooth(t))
+        cx = w / 2 + 0.12 * w * math.sin(2 * math.pi * t)
+        cy = h * 0.36 + 0.03 * h * math.sin(2 * math.pi * t)
+        path.append((cx, cy, zoom))
+    return path
+
+
+def render_view(
+    photo: np.ndarray, cx: float, cy: float, zoom: float, size: tuple[int, int] = (480, 360)
+) -> np.ndarray:
+    """One camera frame of `size` (w, h): the part of `photo` around (cx, cy) at `zoom`."""
+    h, w = photo.shape[:2]
+    out_w, out_h = size
+    base = min(w / out_w, h / out_h)  # photo pixels per output pixel at zoom 1
+    s = base / zoom
+    vw, vh = out_w * s, out_h * s
+    x0 = min(max(cx - vw / 2, 0.0), w - vw)
+    y0 = min(max(cy - vh / 2, 0.0), h - vh)
+    m = np.array([[1 / s, 0, -x0 / s], [0, 1 / s, -y0 / s]], np.float32)
+    return cv2.warpAffine(photo, m, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)

@@ -1,0 +1,147 @@
+"""Decoding still images safely: size guards, truncation checks, EXIF, alpha and 16-bit.
+
+`decode_image(bytes)` returns what OpenCV decodes (gray or BGR, 8- or 16-bit) with the EXIF
+orientation applied and any alpha channel composited over white, or raises `ImageError`
+with a short reason. The pixel count is read from the file header *before* decoding, so a
+small file that would expand into gigabytes (a decompression bomb) is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MAX_PIXELS = 50_000_000  # 50 megapixels: larger than any phone photo, far below a bomb
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class ImageError(Exception):
+    """An input that is not a usable image; the message is the reason, for one-line reports."""
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str
+    width: int
+    height: int
+    alpha: bool = False
+
+
+def _jpeg_header(data: bytes) -> ImageHeader | None:
+    i, n = 2, len(data)
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return ImageHeader("jpeg", w, h)
+        i += 2 + length
+    return None
+
+
+def _webp_header(data: bytes) -> ImageHeader | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        alpha = bool(data[20] & 0x10)
+        w = 1 + int.from_bytes(data[24:27], "little")
+        h = 1 + int.from_bytes(data[27:30], "little")
+        return ImageHeader("webp", w, h, alpha)
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return ImageHeader("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, True)
+    if chunk == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return ImageHeader("webp", w & 0x3FFF, h & 0x3FFF)
+    return None
+
+
+def read_header(data: bytes) -> ImageHeader | None:
+    """Format, size and alpha from the first bytes of a PNG, JPEG, GIF, BMP or WebP file."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
+        w, h = struct.unpack(">II", data[16:24])
+        return ImageHeader("png", w, h, alpha=data[25] in (4, 6) or b"tRNS" in data[:4096])
+    if data[:3] == b"\xff\xd8\xff":
+        return _jpeg_header(data)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return ImageHeader("gif", w, h)
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return ImageHeader("bmp", abs(w), abs(h))
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_header(data)
+    return None
+
+
+def _truncated(fmt: str, data: bytes) -> bool:
+    tail = data[-4096:].rstrip(b"\x00\r\n\t ")
+    if fmt == "jpeg":
+        return b"\xff\xd9" not in tail
+    if fmt == "png":
+        return b"IEND" not in data[-64:]
+    if fmt == "gif":
+        return not tail.endswith(b";")
+    return False
+
+
+def _composite_over_white(img: np.ndarray) -> np.ndarray:
+    color, alpha = img[:, :, :3], img[:, :, 3:]
+    top = 65535.0 if img.dtype == np.uint16 else 255.0
+    a = alpha.astype(np.float32) / top
+    out = color.astype(np.float32) * a + top * (1.0 - a)
+    return np.clip(out + 0.5, 0, top).astype(img.dtype)
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an encoded image; gray or BGR, uint8 or uint16, EXIF orientation applied.
+
+    Raises ImageError for empty, unrecognised, truncated, corrupt or oversized data.
+    """
+    if not data:
+        raise ImageError("empty file")
+    header = read_header(data)
+    if header is not None:
+        if header.width <= 0 or header.height <= 0:
+            raise ImageError(f"corrupt {header.format} header")
+        if header.width * header.height > max_pixels:
+            raise ImageError(
+                f"image too large: {header.width}x{header.height} pixels "
+                f"(limit {max_pixels / 1e6:g} megapixels)"
+            )
+        if _truncated(header.format, data):
+            raise ImageError(f"truncated {header.format} file")
+    # ANYDEPTH|ANYCOLOR keeps 16-bit and gray and, unlike IMREAD_UNCHANGED, applies the EXIF
+    # orientation; alpha needs IMREAD_UNCHANGED (formats with alpha rarely carry EXIF).
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    if header is not None and header.alpha:
+        flags = cv2.IMREAD_UNCHANGED
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        img = cv2.imdecode(buf, flags)
+    except cv2.error as e:
+        first = (str(e).strip().splitlines() or ["cv2.error"])[-1]
+        raise ImageError(f"cannot decode image ({first[:120]})") from None
+    if img is None or img.size == 0:
+        if header is None:
+            raise ImageError("not an image (unrecognised format)")
+        raise ImageError(f"corrupt {header.format} file")
+    if header is None and img.shape[0] * img.shape[1] > max_pixels:
+        raise ImageError(
+            f"image too large: {img.shape[1]}x{img.shape[0]} pixels "
+            f"(limit {max_pixels / 1e6:g} megapixels)"
+        )
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = _composite_over_white(img)
+    return img

@@ -1,0 +1,247 @@
+"""Where results go: readable lines, JSON Lines, a CSV timeline, annotated images and video.
+
+Every writer has the same four methods (`image`, `frame`, `summary`, `close`), so the CLI
+fans each result out to a list of them; a stream calls `frame` as an observer. No writer
+replaces an existing file unless told to (`overwrite=True`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from edge_runtime.detect import to_bgr_uint8
+from edge_runtime.results import Face, FrameResult, ImageResult
+
+SAVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class OutputError(Exception):
+    """An output that cannot be written (exists without overwrite, bad suffix, I/O error)."""
+
+
+def ensure_writable(path: Path, overwrite: bool) -> Path:
+    """`path` if it may be (re)written; OutputError if it exists and overwrite is off."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory")
+    if not path.parent.exists():
+        raise OutputError(f"{path.parent}: no such directory")
+    return path
+
+
+def _faces_text(faces: list[Face]) -> str:
+    if not faces:
+        return "no face"
+    parts = []
+    for f in faces:
+        who = f"#{f.id} " if f.id is not None else ""
+        parts.append(f"{who}{f.label} {f.score:.2f}")
+    return f"{len(faces)} face{'s' if len(faces) != 1 else ''}: " + ", ".join(parts)
+
+
+def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """A BGR copy of `image` with each face's box, id, label and score drawn on it."""
+    out = to_bgr_uint8(image).copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(max(h, w) / 400))
+    scale = max(0.4, max(h, w) / 1000)
+    for f in faces:
+        x, y, bw, bh = f.box
+        cv2.rectangle(out, (x, y), (x + bw, y + bh), (60, 220, 60), thick)
+        text = (f"#{f.id} " if f.id is not None else "") + f"{f.label} {f.score:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ty = y - 4 if y - th - base - 4 >= 0 else min(h - 1, y + bh + th + 4)
+        tx = max(0, min(x, w - tw - 4))  # keep the label inside the image
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 4, ty + base), (60, 220, 60), -1)
+        cv2.putText(out, text, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
+                    cv2.LINE_AA)
+    return out
+
+
+class Writer:
+    """Receives every result; the defaults ignore what a writer does not need."""
+
+    def image(self, result: ImageResult, image: np.ndarray | None) -> None:
+        pass
+
+    def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        pass
+
+    def summary(self, summary: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TextWriter(Writer):
+    """One readable line per image or frame (with the running frame rate) on `stream`."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._t0: float | None = None
+        self._n = 0
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def image(self, result: ImageResult, image: np.ndarray | None) -> None:
+        if result.error is not None:
+            self._line(f"{result.source}: error: {result.error}")
+            return
+        boxes = "; ".join(f"{f.label} {f.score:.2f} at {list(f.box)}" for f in result.faces)
+        n = len(result.faces)
+        self._line(f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}"
+                                           if n else "no face"))
+
+    def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        self._n += 1
+        fps = f"{(self._n - 1) / (now - self._t0):5.1f}" if now > self._t0 else "    -"
+        self._line(f"frame {result.frame:5d}  t={result.timestamp:7.2f}s  "
+                   f"{_faces_text(result.faces)}  | {fps} fps")
+
+    def summary(self, summary: dict) -> None:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in summary["stage_ms"].items())
+        self._line(f"summary: {summary['frames']} frames, {summary['faces']} faces, "
+                   f"{summary['fps']:.1f} fps; mean ms per frame: {stages}")
+
+
+class JsonLinesWriter(Writer):
+    """One JSON object per line: results, then `{"summary": ...}` at the end of a stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _write(self, obj: dict) -> None:
+        self.stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+        self.stream.flush()
+
+    def image(self, result: ImageResult, image: np.ndarray | None) -> None:
+        self._write(result.to_json())
+
+    def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        self._write(result.to_json())
+
+    def summary(self, summary: dict) -> None:
+        self._write({"summary": summary})
+
+
+class CsvTimelineWriter(Writer):
+    """A per-frame emotion timeline: one row per face per frame (one empty row for a frame
+    without faces), with every class probability in its own column."""
+
+    def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False) -> None:
+        self.path = ensure_writable(Path(path), overwrite)
+        self.labels = labels
+        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "label",
+                            "score", *labels])
+
+    def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        head = [result.frame, f"{result.timestamp:.3f}", len(result.faces)]
+        if not result.faces:
+            self._csv.writerow(head + [""] * (7 + len(self.labels)))
+        for f in result.faces:
+            self._csv.writerow(head + [f.id, *f.box, f.label, f"{f.score:.4f}",
+                                       *(f"{f.probs[k]:.4f}" for k in self.labels)])
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class VideoSaver(Writer):
+    """An annotated copy of the stream as a video (.mp4 with mp4v, .avi/.mkv with MJPG)."""
+
+    def __init__(self, path: Path, fps: float | None, overwrite: bool = False) -> None:
+        path = Path(path)
+        if path.suffix.lower() not in VIDEO_CODECS:
+            raise OutputError(f"{path}: save a stream as .mp4, .avi or .mkv")
+        self.path = ensure_writable(path, overwrite)
+        self.fps = fps if fps and fps > 0 else 25.0
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        out = annotate(image, result.faces)
+        if self._writer is None:
+            h, w = out.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise OutputError(f"{self.path}: OpenCV cannot write this video")
+            self._size = (w, h)
+        if (out.shape[1], out.shape[0]) != self._size:
+            out = cv2.resize(out, self._size)
+        self._writer.write(out)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def _stem_of(source: str) -> tuple[str, str]:
+    if "://" in source:
+        name = Path(urllib.parse.urlsplit(source).path).name or "image"
+    else:
+        name = Path(source).name
+    p = Path(name)
+    suffix = p.suffix.lower() if p.suffix.lower() in SAVE_IMAGE_SUFFIXES else ".png"
+    return p.stem or "image", suffix
+
+
+class ImageSaver(Writer):
+    """Annotated stills: to `target` itself for one input, else into the directory `target`
+    (same file names; `-2`, `-3`... when two inputs share a name)."""
+
+    def __init__(self, target: Path, single: bool, overwrite: bool = False) -> None:
+        self.target = Path(target)
+        self.single = single and self.target.suffix.lower() in SAVE_IMAGE_SUFFIXES
+        self.overwrite = overwrite
+        self.saved: list[Path] = []
+        if self.single:
+            ensure_writable(self.target, overwrite)
+        else:
+            if self.target.exists() and not self.target.is_dir():
+                raise OutputError(f"{self.target} is a file; --save needs a directory for "
+                                  "several inputs")
+            self.target.mkdir(parents=True, exist_ok=True)
+        self._used: set[Path] = set()
+
+    def path_for(self, source: str) -> Path:
+        if self.single:
+            return self.target
+        stem, suffix = _stem_of(source)
+        p, k = self.target / f"{stem}{suffix}", 2
+        while p in self._used:
+            p, k = self.target / f"{stem}-{k}{suffix}", k + 1
+        self._used.add(p)
+        return p
+
+    def image(self, result: ImageResult, image: np.ndarray | None) -> None:
+        if image is None or result.error is not None:
+            return
+        path = ensure_writable(self.path_for(result.source), self.overwrite)
+        if not cv2.imwrite(str(path), annotate(image, result.faces)):
+            raise OutputError(f"{path}: cannot write image")
+        self.saved.append(path)

@@ -1,0 +1,126 @@
+"""What the runtime reports: faces, per-image and per-frame results, the stream summary.
+
+Every result turns into the JSON Lines objects of `edge-fer predict --json` / `run --json`
+with `to_json()`; boxes are [x, y, w, h] in the original image's pixels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+STAGES: tuple[str, ...] = ("read", "detect", "preprocess", "infer", "smooth")
+
+
+@dataclass
+class Face:
+    """One face: where it is, what it shows, and (in streams) which track it belongs to."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+    probs: dict[str, float]
+    id: int | None = None
+
+    def to_json(self, with_id: bool = False) -> dict:
+        d: dict = {"id": self.id} if with_id else {}
+        d.update(
+            box=[int(v) for v in self.box],
+            label=self.label,
+            score=round(float(self.score), 4),
+            probs={k: round(float(v), 4) for k, v in self.probs.items()},
+        )
+        return d
+
+
+@dataclass
+class ImageResult:
+    """The faces of one still image, or the reason it could not be read."""
+
+    source: str
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    timestamp: float = field(default_factory=time.time)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "timestamp": round(self.timestamp, 3),
+            "faces": [f.to_json() for f in self.faces],
+            "error": self.error,
+        }
+
+
+@dataclass
+class FrameResult:
+    """The faces of one stream frame with their track ids and the time each stage took.
+
+    `timestamp` is seconds since the stream started: the position in the video for files,
+    elapsed wall-clock time for live sources.
+    """
+
+    source: str
+    frame: int
+    timestamp: float
+    faces: list[Face] = field(default_factory=list)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    detected: bool = False  # whether this frame paid for a full-frame detection
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "timestamp": round(self.timestamp, 3),
+            "faces": [f.to_json(with_id=True) for f in self.faces],
+            "error": self.error,
+        }
+
+
+@dataclass
+class StreamStats:
+    """Running totals of a stream: frames, faces, wall time and time per stage."""
+
+    frames: int = 0
+    faces: int = 0
+    full_detections: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+    stage_total_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    def add(self, result: FrameResult) -> None:
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.full_detections += int(result.detected)
+        for k, v in result.stage_ms.items():
+            self.stage_total_ms[k] = self.stage_total_ms.get(k, 0.0) + v
+
+    def stop(self) -> None:
+        if self.ended is None:
+            self.ended = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def fps(self) -> float:
+        s = self.seconds
+        return self.frames / s if s > 0 else 0.0
+
+    def summary(self) -> dict:
+        """The `{"summary": ...}` payload: means over the whole run."""
+        n = max(self.frames, 1)
+        return {
+            "frames": self.frames,
+            "faces": self.faces,
+            "fps": round(self.fps, 2),
+            "seconds": round(self.seconds, 3),
+            "full_detections": self.full_detections,
+            "stage_ms": {k: round(v / n, 3) for k, v in self.stage_total_ms.items()},
+        }

@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny valid edge-fer ONNX model (no TensorFlow), paths to ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SAMPLES = SHARED / "samples"
+YUNET = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
+
+FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def build_tiny_onnx_model(path: Path, labels: tuple[str, ...] = FER7, layout: str = "NCHW",
+                          face_margin: float = 0.0) -> Path:
+    """Write a small valid edge-fer model: input "image" float [N,1,48,48] (or NHWC) raw
+    0..255, 4x4 average pooling, Flatten, Gemm with fixed deterministic weights, Softmax,
+    output "probabilities"; metadata from ModelInfo. Deterministic and brightness-dependent,
+    so different faces give different (but repeatable) answers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge_runtime.model_info import ModelInfo
+
+    n = len(labels)
+    shape = ["N", 1, 48, 48] if layout == "NCHW" else ["N", 48, 48, 1]
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((144, n)) * 0.15).astype(np.float32)
+    b = np.linspace(-0.5, 0.5, n).astype(np.float32)
+    nodes = []
+    x = "image"
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]))
+        x = "nchw"
+    nodes += [
+        helper.make_node("Mul", [x, "scale"], ["scaled"]),
+        helper.make_node("AveragePool", ["scaled"], ["pooled"], kernel_shape=[4, 4],
+                         strides=[4, 4]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_edge_fer",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n])],
+        initializer=[
+            numpy_helper.from_array(np.array(1 / 255, np.float32), "scale"),
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(b, "B"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    info = ModelInfo(labels=tuple(labels), task="fer7" if len(labels) == 7 else "_".join(labels),
+                     layout=layout, face_margin=face_margin, card={"note": "test fixture"})
+    helper.set_model_props(model, info.to_metadata())
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model(tmp_path_factory) -> Path:
+    """Path to a tiny valid edge-fer ONNX model with the 7 FER2013 labels."""
+    return build_tiny_onnx_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    """../shared/samples, or skip: the sample photos and video live beside the repository."""
+    if not (SAMPLES / "justin.jpg").is_file():
+        pytest.skip(f"needs the shared samples at {SAMPLES} (absent on this machine)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def yunet_model() -> Path:
+    """../shared/models/face_detection_yunet_2023mar.onnx, or skip."""
+    if not YUNET.is_file():
+        pytest.skip(f"needs the YuNet model at {YUNET} (absent on this machine)")
+    return YUNET
+
+
+pytest_plugins = ["train_fixtures"]

@@ -1,0 +1,184 @@
+"""`edge-fer predict` and `edge-fer run` from the command line, on synthetic inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge_runtime.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), rng.integers(0, 255, (48, 48), np.uint8))
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.zeros((400, 400), np.uint8))
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    jpeg = cv2.imencode(".jpg", rng.integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
+    trunc = tmp_path / "cut.jpg"
+    trunc.write_bytes(jpeg[: len(jpeg) // 2])
+    return {"good": good, "big": big, "text": text, "trunc": trunc,
+            "missing": tmp_path / "missing.jpg"}
+
+
+@pytest.fixture()
+def video(tmp_path) -> Path:
+    """A small synthetic video file (noise, no faces)."""
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
+    w.release()
+    return path
+
+
+def test_bad_inputs_each_give_one_error_and_the_rest_go_on(tiny_onnx_model, images):
+    r = cli("predict", "--model", tiny_onnx_model, "--detector", "none", "--json",
+            "--max-megapixels", "0.1", images["missing"], images["text"], images["good"],
+            images["trunc"], images["big"])
+    assert r.exit_code == 1
+    out = _lines(r.stdout)
+    assert [Path(o["source"]).name for o in out] == [
+        "missing.jpg", "notes.jpg", "good.png", "cut.jpg", "big.png"]
+    errors = [o["error"] for o in out]
+    assert errors[2] is None and len(out[2]["faces"]) == 1
+    assert "no such file" in errors[0]
+    assert "not an image" in errors[1]
+    assert "truncated jpeg" in errors[3]
+    assert "too large" in errors[4]
+    assert all(set(o) == {"source", "timestamp", "faces", "error"} for o in out)
+    face = out[2]["faces"][0]
+    assert set(face) == {"box", "label", "score", "probs"} and len(face["probs"]) == 7
+    stderr = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(stderr) == 4 and all(ln.startswith("edge-fer: warning: ") for ln in stderr)
+
+
+def test_all_good_inputs_exit_zero_with_readable_lines(tiny_onnx_model, images):
+    r = cli("predict", "--model", tiny_onnx_model, "--detector", "none", images["good"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"{images['good']}: 1 face: ")
+
+
+def test_save_annotated_images_without_overwriting(tiny_onnx_model, images, tmp_path):
+    out = tmp_path / "annotated.png"
+    args = ["predict", "--model", tiny_onnx_model, "--detector", "none", images["good"]]
+    assert cli(*args, "--save", out).exit_code == 0
+    assert cv2.imread(str(out)) is not None
+    r = cli(*args, "--save", out)
+    assert r.exit_code == 2 and "--overwrite" in r.stderr
+    assert cli(*args, "--save", out, "--overwrite").exit_code == 0
+    folder = tmp_path / "many"
+    r = cli(*args, images["good"], "--save", folder)
+    assert r.exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["good-2.png", "good.png"]
+
+
+def test_missing_default_model_and_bad_model_are_one_liners(tmp_path, images):
+    from edge_runtime.classifier import DEFAULT_MODEL, bundled_models
+
+    if DEFAULT_MODEL not in bundled_models():
+        r = cli("predict", images["good"])
+        assert r.exit_code == 2
+        assert r.stderr.strip().count("\n") == 0 and "--model" in r.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"junk")
+    r = cli("predict", "--model", bad, images["good"])
+    assert r.exit_code == 2 and r.stderr.startswith("edge-fer: error: ")
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_run_video_json_csv_and_save(tiny_onnx_model, video, tmp_path):
+    csv_path, mp4 = tmp_path / "timeline.csv", tmp_path / "out.avi"
+    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
+            "--json", "--csv", csv_path, "--save", mp4)
+    assert r.exit_code == 0, r.output
+    out = _lines(r.stdout)
+    frames, summary = out[:-1], out[-1]["summary"]
+    assert [f["frame"] for f in frames] == list(range(30))
+    assert all(set(f) == {"source", "frame", "timestamp", "faces", "error"} for f in frames)
+    assert frames[5]["faces"][0]["id"] == 1
+    assert summary["frames"] == 30 and summary["faces"] == 30 and summary["fps"] > 0
+    assert set(summary["stage_ms"]) == {"read", "detect", "preprocess", "infer", "smooth"}
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 30 and rows[0]["id"] == "1" and "happy" in rows[0]
+    cap = cv2.VideoCapture(str(mp4))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    cap.release()
+    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--csv", csv_path)
+    assert r.exit_code == 2 and "exists" in r.stderr
+
+
+def test_run_bounds_and_options(tiny_onnx_model, video):
+    base = ["run", "--model", tiny_onnx_model, "--video", video, "--json"]
+    r = cli(*base, "--max-frames", "7", "--smoothing", "off", "--detect-every", "1")
+    assert r.exit_code == 0, r.output
+    assert _lines(r.stdout)[-1]["summary"]["frames"] == 7
+    assert cli(*base, "--smoothing", "2").exit_code == 2
+    assert cli(*base, "--detect-every", "0").exit_code == 2
+    assert cli("run", "--model", tiny_onnx_model).exit_code == 2  # no source
+    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--demo")
+    assert r.exit_code == 2 and "choose one source" in r.stderr
+
+
+def test_camera_that_cannot_open_exits_2(tiny_onnx_model, tmp_path):
+    r = cli("run", "--model", tiny_onnx_model, "--camera", tmp_path / "video99")
+    assert r.exit_code == 2
+    assert "edge-fer: error: cannot open camera" in r.stderr
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_sigterm_mid_stream_flushes_a_summary_and_exits_0(tiny_onnx_model, tmp_path):
+    # a long synthetic video with no face: Haar runs on every frame, so it takes a while
+    path = tmp_path / "long.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    frame = np.random.default_rng(2).integers(0, 255, (240, 320, 3), np.uint8)
+    for _ in range(500):
+        w.write(frame)
+    w.release()
+    csv_path = tmp_path / "t.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "run", "--model", str(tiny_onnx_model),
+         "--video", str(path), "--json", "--csv", str(csv_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )
+    first = proc.stdout.readline()
+    assert json.loads(first)["frame"] == 0
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert 0 < last["summary"]["frames"] < 500
+    assert "stopped by signal" in err
+    rows = csv_path.read_text().splitlines()
+    assert len(rows) == last["summary"]["frames"] + 1  # header + one row per frame, flushed

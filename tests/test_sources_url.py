@@ -1,0 +1,91 @@
+"""Image URLs against a server on 127.0.0.1: good, 404, wrong type, too big, too slow."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_runtime.image_io import ImageError
+from edge_runtime.image_sources import ImageInput, fetch_url
+
+GOOD = cv2.imencode(".png", np.full((32, 32), 200, np.uint8))[1].tobytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code, ctype, body, length=True):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/good.png":
+            self._send(200, "image/png", GOOD)
+        elif self.path == "/page":
+            self._send(200, "text/html; charset=utf-8", b"<html></html>")
+        elif self.path == "/big.png":
+            self._send(200, "image/png", b"\0" * 5000)
+        elif self.path == "/big-unannounced.png":
+            self.close_connection = True
+            self._send(200, "image/png", b"\0" * 5000, length=False)
+        elif self.path == "/slow.png":
+            time.sleep(2.0)
+            self._send(200, "image/png", GOOD)
+        elif self.path == "/not-really.png":
+            self._send(200, "image/png", b"plain text")
+        else:
+            self._send(404, "text/plain", b"nope")
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_good_image(server):
+    img = ImageInput(server + "/good.png", url=server + "/good.png").load(timeout=5)
+    assert img.shape == (32, 32)
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/missing.png", "HTTP 404"),
+    ("/page", "not an image \\(content type text/html\\)"),
+    ("/big.png", "too large"),
+    ("/big-unannounced.png", "too large"),
+    ("/slow.png", "timed out after 0.5 s"),
+])
+def test_bad_urls(server, path, reason):
+    with pytest.raises(ImageError, match=reason):
+        fetch_url(server + path, timeout=0.5, max_bytes=1000)
+
+
+def test_body_that_is_not_an_image(server):
+    item = ImageInput(server + "/not-really.png", url=server + "/not-really.png")
+    with pytest.raises(ImageError, match="not an image"):
+        item.load(timeout=5)
+
+
+def test_refused_connection():
+    with pytest.raises(ImageError, match="cannot fetch"):
+        fetch_url("http://127.0.0.1:9/x.png", timeout=2)
+
+
+def test_only_http_and_https():
+    with pytest.raises(ImageError, match="only http and https"):
+        fetch_url("file:///etc/passwd")
