@@ -30,7 +30,9 @@ def render_markdown(card: dict) -> str:
         f"# Model card: `{card['name']}`",
         "",
         f"Task **{card['task']}**, labels {', '.join(card['labels'])}. Architecture "
-        f"`{card['arch']}`, {card['params']:,} parameters. Input `image` float32 "
+        f"`{card['arch']}`, {card['params']:,} parameters"
+        + (", test-time flip averaging in the graph" if card.get("flip_tta") else "")
+        + ". Input `image` float32 "
         "[N, 1, 48, 48] NCHW, raw gray pixels 0..255 (scaled inside the graph); output "
         f"`probabilities` [N, {len(card['labels'])}].",
         "",

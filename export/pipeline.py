@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier
+from edge_runtime.commands.evaluate import with_flip
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name
 from edge_runtime.metrics import report
@@ -46,9 +47,14 @@ class ExportOptions:
     force: bool = False
     overwrite: bool = False
     face_margin: float = 0.0
+    flip_tta: bool = False
     latency_runs: int = 300
     calibration_images: int = 1000
     command: str = ""
+
+
+def _same(fn):
+    return fn
 
 
 def _sha256(path: Path) -> str:
@@ -141,13 +147,14 @@ def run_export(opts: ExportOptions) -> dict:
         base_info = ModelInfo(
             labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
         )
-        proto = keras_to_onnx(model, OPSET)
+        proto = keras_to_onnx(model, OPSET, flip_tta=opts.flip_tta)
         set_metadata(proto, base_info.to_metadata())
         fp32_tmp = tmp / "fp32.onnx"
         fp32_tmp.write_bytes(proto.SerializeToString())
         transposes = count_ops(proto, "Transpose")
 
-        keras_eval = predict(model, evaluation.images)
+        keras_fn = (with_flip if opts.flip_tta else _same)(lambda x: predict(model, x))
+        keras_eval = keras_fn(evaluation.images)
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
         fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
@@ -247,7 +254,7 @@ def run_export(opts: ExportOptions) -> dict:
         if final is not None:
             final_fig = {
                 "split": "PrivateTest",
-                "keras": _figures(predict(model, final.images), final.labels, classes),
+                "keras": _figures(keras_fn(final.images), final.labels, classes),
                 "fp32": _figures(fp32.predict_proba(final.images), final.labels, classes),
                 "int8": _figures(
                     EmotionClassifier(chosen["path"]).predict_proba(final.images),
@@ -284,6 +291,7 @@ def run_export(opts: ExportOptions) -> dict:
             },
             "output": {"name": "probabilities", "shape": ["N", len(classes)]},
             "opset": OPSET,
+            "flip_tta": opts.flip_tta,
             "transpose_nodes_fp32": transposes,
             "training": {
                 k: metrics.get(k)
@@ -329,6 +337,7 @@ def run_export(opts: ExportOptions) -> dict:
                 "arch": card["arch"],
                 "params": card["params"],
                 "eval_split": eval_name,
+                "flip_tta": opts.flip_tta,
                 "eval_accuracy": evaluation_fig[fmt]["accuracy"],
                 "eval_macro_f1": evaluation_fig[fmt]["macro_f1"],
             }

@@ -17,9 +17,10 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
 
-def keras_to_onnx(model, opset: int = OPSET):
+def keras_to_onnx(model, opset: int = OPSET, flip_tta: bool = False):
     """An onnx.ModelProto of `model` (inference mode): input `image` float32 [N, 1, H, W]
-    of raw 0..255 pixels, output `probabilities` [N, C]."""
+    of raw 0..255 pixels, output `probabilities` [N, C]. With `flip_tta` the graph averages
+    the probabilities of each face and its mirror image (test-time augmentation)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tf2onnx
@@ -29,7 +30,10 @@ def keras_to_onnx(model, opset: int = OPSET):
 
     @tf.function(input_signature=spec)
     def serve(image):
-        return {OUTPUT_NAME: model(image, training=False)}
+        probs = model(image, training=False)
+        if flip_tta:
+            probs = (probs + model(tf.reverse(image, axis=[2]), training=False)) / 2.0
+        return {OUTPUT_NAME: probs}
 
     proto, _ = tf2onnx.convert.from_function(
         serve, input_signature=spec, opset=opset, inputs_as_nchw=[INPUT_NAME]

@@ -94,6 +94,19 @@ def test_same_inputs_give_identical_files(exported, trained_run, synthetic_zip, 
         assert (tmp_path / name).read_bytes() == (exported / name).read_bytes(), name
 
 
+def test_flip_tta_is_baked_into_the_graph(exported, trained_run, synthetic_zip, tmp_path):
+    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
+                  "--out", str(tmp_path), "--force", "--tta")
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "happy_sad.card.json").read_text())
+    assert card["flip_tta"] and card["parity"]["keras_fp32_max_abs_diff"] <= 1e-4
+    tta = EmotionClassifier(tmp_path / "happy_sad.fp32.onnx")
+    plain = EmotionClassifier(exported / "happy_sad.fp32.onnx")
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
+    np.testing.assert_allclose(tta.predict_proba(faces), expected, atol=1e-5)
+
+
 def test_int8_missing_its_bounds_fails_without_force(trained_run, synthetic_zip, tmp_path):
     res = _export(
         str(trained_run / "model.keras"),

@@ -30,6 +30,9 @@ def export(
         "--face-margin",
         help="Margin around detector boxes when cropping, stored in the model.",
     ),
+    flip_tta: bool = typer.Option(
+        False, "--tta", help="Bake test-time flip averaging into the graph (2 passes per face)."
+    ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -57,6 +60,7 @@ def export(
             force=force,
             overwrite=overwrite,
             face_margin=face_margin,
+            flip_tta=flip_tta,
             command=command_line(ctx),
         )
     )

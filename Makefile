@@ -1,0 +1,18 @@
+# The exact commands that produced the shipped models (edge_runtime/models/).
+# Long CPU runs: every epoch is checkpointed, so re-running a target resumes where it stopped.
+DATA ?= ../shared/datasets/fer2013.zip
+RUNS ?= runs
+MODELS := edge_runtime/models
+EDGE_FER ?= edge-fer
+
+.PHONY: models happy_sad fer7 bench results
+
+models: happy_sad fer7
+
+happy_sad:
+	$(EDGE_FER) train --data $(DATA) --arch b --classes happy,sad --epochs 20 --label-smoothing 0.1 --seed 0 --out $(RUNS)/b_happy_sad --resume
+	$(EDGE_FER) export $(RUNS)/b_happy_sad/model.keras --calibration $(DATA) --out $(MODELS) --name happy_sad --overwrite
+
+fer7:
+	$(EDGE_FER) train --data $(DATA) --arch b --classes all --epochs 20 --label-smoothing 0.1 --seed 0 --out $(RUNS)/b_fer7 --resume
+	$(EDGE_FER) export $(RUNS)/b_fer7/model.keras --calibration $(DATA) --out $(MODELS) --name fer7 --overwrite
