@@ -23,20 +23,33 @@ def stats_ms(samples_ns: list[int] | np.ndarray) -> dict[str, float]:
 
 
 def interleaved(
-    variants: dict[str, Callable[[], object]], runs: int = 200, warmup: int = 20, rounds: int = 10
+    variants: dict[str, Callable[[], object]],
+    runs: int = 200,
+    warmup: int = 20,
+    rounds: int = 10,
+    on_block: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Time each variant `runs` times, in `rounds` alternating blocks so that machine drift
-    (other load, frequency changes) hits all variants alike. Warm-up calls are discarded."""
-    for fn in variants.values():
+    (other load, frequency changes) hits all variants alike. Warm-up calls are discarded.
+
+    `on_block(name)`, if given, is called after each variant's warm-up and after each of its
+    timed blocks (`rounds + 1` calls per variant): the hook for a progress bar.
+    """
+    rounds = max(1, min(rounds, runs))
+    for name, fn in variants.items():
         for _ in range(warmup):
             fn()
+        if on_block is not None:
+            on_block(name)
     samples: dict[str, list[int]] = {k: [] for k in variants}
-    per_round = max(1, runs // rounds)
-    for _ in range(rounds):
+    for i in range(rounds):
+        per_round = runs // rounds + (1 if i < runs % rounds else 0)  # `runs` calls in all
         for name, fn in variants.items():
             s = samples[name]
             for _ in range(per_round):
                 t0 = time.perf_counter_ns()
                 fn()
                 s.append(time.perf_counter_ns() - t0)
+            if on_block is not None:
+                on_block(name)
     return {k: stats_ms(v) for k, v in samples.items()}

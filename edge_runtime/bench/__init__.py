@@ -1,0 +1,13 @@
+"""`edge-fer bench`: latency, accuracy and end-to-end speed of models on this device.
+
+- `models`: which files a run measures (bundled names, paths, NAME=PATH, siblings);
+- `runners`: one loaded model in one format, as a timed call and a probability function;
+- `engine`: the run itself (interleaved latency rounds, accuracy, video pipeline);
+- `system`: the system block (CPU, instruction sets, versions, thread settings);
+- `report`: Markdown, CSV and JSON outputs; `plots`: pareto.png and latency.png;
+- `merge`: contributed `benchmarks/results/<device>.json` files as one table;
+- `progress`: the progress bar on stderr.
+
+Runtime-only: numpy, OpenCV, onnxruntime and the standard library; TensorFlow (for
+`.keras` rows) and matplotlib (for the PNGs) are imported only when present and needed.
+"""

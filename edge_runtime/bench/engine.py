@@ -1,0 +1,306 @@
+"""The benchmark run: load every model x format x threads, score accuracy, time the video
+pipeline, then time all latency variants in interleaved rounds, as rows of plain dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.bench.models import FORMATS, KERAS_ROWS, BenchError, ModelFiles
+from edge_runtime.bench.progress import Progress
+from edge_runtime.bench.runners import (
+    KerasRunner,
+    OnnxRunner,
+    Runner,
+    peak_rss_mb,
+    set_tensorflow_threads,
+    sha256,
+    tensorflow_available,
+)
+from edge_runtime.bench.system import load_average, system_info
+from edge_runtime.preprocess import FACE_SIZE
+from edge_runtime.timing import interleaved
+
+#: keys every row has (latency and video rows alike)
+REQUIRED_KEYS: tuple[str, ...] = (
+    "kind", "model", "format", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "min_ms",
+    "throughput", "size_bytes", "load_ms", "peak_rss_mb",
+)
+VIDEO_SETTINGS: tuple[tuple[str, int | None], ...] = (
+    ("default", None),  # the recognizer's default detect_every (full detection every 10)
+    ("detect-every-frame", 1),
+)
+
+
+@dataclass
+class BenchConfig:
+    """What to measure and how (see `edge-fer bench --help` for the meaning of each)."""
+
+    models: list[ModelFiles]
+    formats: tuple[str, ...] = FORMATS
+    threads: tuple[int, ...] = (1,)
+    batches: tuple[int, ...] = (1, 8)
+    warmup: int = 20
+    runs: int = 200
+    rounds: int = 10
+    data: Path | None = None
+    split: str | None = None
+    video: str | None = None
+    video_frames: int | None = None
+    video_passes: int = 2
+    detector: str = "haar"
+    detector_model: Path | None = None
+
+    def describe(self) -> dict:
+        d = asdict(self)
+        d["models"] = {m.name: {k: str(p) for k, p in m.files.items()} for m in self.models}
+        for k in ("data", "detector_model"):
+            d[k] = None if d[k] is None else str(d[k])
+        return d
+
+
+@dataclass
+class BenchResult:
+    """A finished run: the system block, the settings, one dict per row, and notes."""
+
+    system: dict
+    config: dict
+    rows: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+    def latency_rows(self) -> list[dict]:
+        return [r for r in self.rows if r["kind"] == "latency"]
+
+    def video_rows(self) -> list[dict]:
+        return [r for r in self.rows if r["kind"] == "video"]
+
+
+def _plan(cfg: BenchConfig, note: Callable[[str], None]) -> list[tuple[ModelFiles, str, int]]:
+    """(model, row format, threads) for every runner to load."""
+    plan = []
+    tf_ok: bool | None = None
+    for m in cfg.models:
+        before = len(plan)
+        if "keras" in cfg.formats and "keras" in m.files:
+            tf_ok = tensorflow_available() if tf_ok is None else tf_ok
+            if tf_ok:
+                # TensorFlow's threads are fixed once its runtime starts: first --threads only
+                plan += [(m, fmt, cfg.threads[0]) for fmt in KERAS_ROWS]
+            else:
+                note(f"{m.name}: keras rows skipped, TensorFlow is not installed")
+        for fmt in ("fp32", "onnx", "int8"):
+            if fmt in m.files and (fmt == "onnx" or fmt in cfg.formats):
+                plan += [(m, fmt, t) for t in cfg.threads]
+        if len(plan) == before:
+            note(f"{m.name}: no file in the formats asked for ({', '.join(cfg.formats)}); "
+                 f"it has {', '.join(m.files) or 'none'}")
+    if not plan:
+        raise BenchError("nothing to benchmark: no model file in the formats asked for")
+    return plan
+
+
+def _load_split(cfg: BenchConfig):
+    """The scored split of --data (PrivateTest, else test, else all unless --split)."""
+    from train.data import DataError, load
+
+    try:
+        ds = load(cfg.data)
+        present = set(ds.splits.tolist())
+        split = cfg.split or next(
+            s for s in ("PrivateTest", "test", "all") if s == "all" or s in present)
+        return ds.split(split), split
+    except DataError as e:
+        raise BenchError(str(e)) from None
+
+
+def _faces(n: int, part) -> np.ndarray:
+    if part is not None and len(part) >= n:
+        return np.ascontiguousarray(part.images[:n])
+    return np.random.default_rng(0).integers(0, 256, (n, FACE_SIZE, FACE_SIZE), np.uint8)
+
+
+def _accuracy(runners: dict, part, split: str, progress: Progress,
+              note: Callable[[str], None]) -> dict[tuple[str, str], dict]:
+    """Accuracy and macro-F1 per (model, format) on the split, over each model's classes."""
+    from edge_runtime.metrics import report
+    from train.data import DataError
+
+    out: dict[tuple[str, str], dict] = {}
+    for (model, fmt, _t), r in runners.items():
+        if (model, fmt) in out:
+            continue
+        key = "keras-call" if fmt == "keras-predict" else fmt  # same math: score once
+        if (model, key) in out:
+            out[(model, fmt)] = out[(model, key)]
+            continue
+        progress.update(f"accuracy {model} {fmt}")
+        try:
+            task = part.task(tuple(r.labels))
+        except DataError as e:
+            note(f"{model} {fmt}: no accuracy ({e})")
+            out[(model, fmt)] = {}
+            continue
+        rep = report(task.labels, r.proba(task.images).argmax(1), r.labels)
+        out[(model, fmt)] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
+                             "eval_n": rep["n"], "eval_split": split}
+    return out
+
+
+def _row_base(r: Runner | None, model: str, fmt: str, path: Path, threads: int,
+              bundled: bool) -> dict:
+    return {
+        "model": model, "format": fmt, "threads": threads,
+        "path": str(path), "bundled": bundled,
+        "size_bytes": path.stat().st_size, "sha256": sha256(path),
+        "labels": None if r is None else list(r.labels),
+        "load_ms": None if r is None else r.load_ms,
+        "load_rss_mb": None if r is None else r.load_rss_mb,
+    }
+
+
+def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None]) -> list[dict]:
+    """End-to-end pipeline on the video per model (its int8 file, else fp32): default
+    settings and detection on every frame, in alternating passes after a short warm-up."""
+    import cv2
+
+    from edge_runtime.classifier import EmotionClassifier
+    from edge_runtime.detect import DetectorError
+    from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
+    from edge_runtime.stream_sources import SourceError
+
+    threads = cfg.threads[0]
+    cv2.setNumThreads(threads)
+    rows = []
+    for m in cfg.models:
+        fmt = next((f for f in ("int8", "fp32", "onnx") if f in m.files), None)
+        if fmt is None:
+            note(f"{m.name}: no video row (the pipeline runs ONNX files only)")
+            continue
+        clf = EmotionClassifier(m.files[fmt], threads=threads)
+        recs = {}
+        for name, every in VIDEO_SETTINGS:
+            opts = RecognizerOptions() if every is None else RecognizerOptions(detect_every=every)
+            try:
+                recs[name] = EmotionRecognizer(clf, cfg.detector, cfg.detector_model,
+                                               threads=threads, options=opts)
+            except DetectorError as e:
+                raise BenchError(str(e)) from None
+        frame_ms: dict[str, list[float]] = {k: [] for k in recs}
+        totals = {k: {"frames": 0, "faces": 0, "seconds": 0.0, "full": 0, "stages": {}}
+                  for k in recs}
+        for p in range(cfg.video_passes + 1):  # pass 0: warm-up, 10 frames, discarded
+            for name, rec in recs.items():
+                progress.update(f"video {m.name} {name}")
+                limit = 10 if p == 0 else cfg.video_frames
+                stream = rec.stream(cfg.video, max_frames=limit)
+                try:
+                    results = list(stream)
+                except SourceError as e:
+                    raise BenchError(str(e)) from None
+                if p == 0:
+                    continue
+                s, t = stream.stats, totals[name]
+                t["frames"] += s.frames
+                t["faces"] += s.faces
+                t["seconds"] += s.seconds
+                t["full"] += s.full_detections
+                for k, v in s.stage_total_ms.items():
+                    t["stages"][k] = t["stages"].get(k, 0.0) + v
+                frame_ms[name] += [sum(r.stage_ms.values()) for r in results]
+        for name, _every in VIDEO_SETTINGS:
+            t, n = totals[name], max(totals[name]["frames"], 1)
+            if not frame_ms[name]:
+                raise BenchError(f"{cfg.video}: no frames could be read")
+            ms = np.asarray(frame_ms[name])
+            fps = t["frames"] / t["seconds"] if t["seconds"] > 0 else 0.0
+            row = _row_base(None, m.name, fmt, m.files[fmt], threads, m.bundled)
+            row.update(
+                labels=list(clf.labels),
+                kind="video", batch=1, setting=name,
+                detect_every=recs[name].options.detect_every,
+                video=str(cfg.video), passes=cfg.video_passes,
+                frames=t["frames"] // max(cfg.video_passes, 1),
+                faces_per_frame=t["faces"] / n, full_detection_share=t["full"] / n,
+                fps=fps, throughput=fps, load_ms=clf.load_ms,
+                p50_ms=float(np.median(ms)), p90_ms=float(np.percentile(ms, 90)),
+                p95_ms=float(np.percentile(ms, 95)), p99_ms=float(np.percentile(ms, 99)),
+                min_ms=float(ms.min()), mean_ms=float(ms.mean()),
+                stage_ms={k: v / n for k, v in t["stages"].items()},
+                peak_rss_mb=peak_rss_mb(),
+            )
+            rows.append(row)
+    return rows
+
+
+def run_bench(cfg: BenchConfig, show_progress: bool = False,
+              on_note: Callable[[str], None] | None = None) -> BenchResult:
+    """Measure everything `cfg` asks for. BenchError for a bad input, before the long part."""
+    notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        if on_note is not None:
+            on_note(msg)
+
+    system = system_info()
+    part, split = _load_split(cfg) if cfg.data is not None else (None, None)
+    plan = _plan(cfg, note)
+    if any(fmt in KERAS_ROWS for _, fmt, _ in plan):
+        system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
+    rounds = max(1, min(cfg.rounds, cfg.runs))
+    n_video = len(cfg.models) * len(VIDEO_SETTINGS) * (cfg.video_passes + 1) if cfg.video else 0
+    n_acc = len({(m.name, f) for m, f, _ in plan}) if part is not None else 0
+    progress = Progress(len(plan) + n_acc + n_video + len(plan) * len(cfg.batches) * (rounds + 1),
+                        enabled=show_progress)
+    try:
+        runners: dict[tuple[str, str, int], Runner] = {}
+        keras_cache: dict = {}
+        first_onnx = next((m.files[f] for m, f, _ in plan if f not in KERAS_ROWS), None)
+        if first_onnx is not None:  # onnxruntime's one-time start-up is no model's load time
+            OnnxRunner("warm-up", "onnx", first_onnx, 1)
+        for m, fmt, t in plan:
+            progress.update(f"load {m.name} {fmt} t{t}")
+            if fmt in KERAS_ROWS:
+                runners[(m.name, fmt, t)] = KerasRunner(m.name, m.files["keras"],
+                                                        fmt.split("-")[1], t, keras_cache)
+            else:
+                runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t)
+        acc = _accuracy(runners, part, split, progress, note) if part is not None else {}
+        rows = _video_rows(cfg, progress, note) if cfg.video else []
+
+        variants, keys = {}, {}
+        for (model, fmt, t), r in runners.items():
+            for b in cfg.batches:
+                label = f"{model} {fmt} threads={t} batch={b}"
+                variants[label] = r.timed_call(_faces(b, part))
+                keys[label] = (model, fmt, t, b)
+        timings = interleaved(variants, runs=cfg.runs, warmup=cfg.warmup, rounds=rounds,
+                              on_block=progress.update)
+    finally:
+        progress.close()
+    peak = peak_rss_mb()
+    bundled = {m.name: m.bundled for m in cfg.models}
+    latency = []
+    for label, st in timings.items():
+        model, fmt, t, b = keys[label]
+        r = runners[(model, fmt, t)]
+        row = _row_base(r, model, fmt, r.path, t, bundled[model])
+        row.update(kind="latency", batch=b, **st)
+        row.update(
+            p50_per_face_ms=st["p50_ms"] / b,
+            throughput=b * 1000.0 / st["p50_ms"] if st["p50_ms"] > 0 else 0.0,
+            peak_rss_mb=peak,
+            accuracy=None, macro_f1=None, eval_n=None, eval_split=None,
+        )
+        row.update(acc.get((model, fmt), {}))
+        latency.append(row)
+    base = {(r["model"], r["threads"], r["batch"]): r["p50_ms"]
+            for r in latency if r["format"] == "fp32"}
+    for r in latency:
+        b = base.get((r["model"], r["threads"], r["batch"]))
+        r["speedup_vs_fp32"] = b / r["p50_ms"] if b and r["p50_ms"] > 0 else None
+    system["load_average_end"] = load_average()
+    return BenchResult(system, cfg.describe(), latency + rows, notes)

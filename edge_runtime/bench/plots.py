@@ -1,0 +1,114 @@
+"""pareto.png (accuracy vs latency, Pareto front marked) and latency.png (bars with spread).
+
+matplotlib is imported here only, lazily: on a runtime-only install the PNGs are skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARETO, LATENCY = "pareto.png", "latency.png"
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def reference_rows(rows: list[dict]) -> list[dict]:
+    """One latency row per model/format: batch 1 (else the smallest) at the fewest threads."""
+    lat = [r for r in rows if r["kind"] == "latency"]
+    if not lat:
+        return []
+    b = min(r["batch"] for r in lat)
+    t = min(r["threads"] for r in lat)
+    return [r for r in lat if r["batch"] == b and r["threads"] == t]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both latency (lower) and accuracy
+    (higher), sorted by latency."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _label(r: dict) -> str:
+    return f"{r['model']} {r['format']}"
+
+
+def write_pareto(rows: list[dict], path: Path, plt) -> bool:
+    ref = [r for r in reference_rows(rows) if r.get("accuracy") is not None]
+    if not ref:
+        return False
+    pts = [(r["p50_ms"], 100 * r["accuracy"]) for r in ref]
+    front = pareto_front(pts)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="0.6", zorder=2)
+    fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+    ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
+    ax.scatter(fx, fy, c="tab:red", zorder=3)
+    for (x, y), r in zip(pts, ref, strict=True):
+        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    xs = [p[0] for p in pts]
+    if max(xs) > 10 * min(xs):  # log only for a wide range: narrow ones get ugly ticks
+        ax.set_xscale("log")
+    ax.set_xlabel(f"median latency, ms (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))")
+    ax.set_ylabel(f"accuracy, % ({ref[0]['eval_split']}, own classes)")
+    ax.set_title("Accuracy vs latency")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_latency(rows: list[dict], path: Path, plt) -> bool:
+    ref = reference_rows(rows)
+    if not ref:
+        return False
+    ref = sorted(ref, key=lambda r: r["p50_ms"])
+    y = list(range(len(ref)))
+    med = [r["p50_ms"] for r in ref]
+    err = [[r["p50_ms"] - r["min_ms"] for r in ref], [r["p90_ms"] - r["p50_ms"] for r in ref]]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ref) + 1.5))
+    ax.barh(y, med, xerr=err, color="tab:blue", alpha=0.8, capsize=3,
+            label="median (whiskers: min to p90)")
+    ax.scatter([r["p99_ms"] for r in ref], y, marker="|", c="k", s=80, label="p99", zorder=3)
+    ax.set_yticks(y, [_label(r) for r in ref], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))")
+    ax.set_title("Latency")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_plots(rows: list[dict], out: Path) -> tuple[list[str], list[str]]:
+    """(written file names, notes for the ones skipped)."""
+    plt = _pyplot()
+    if plt is None:
+        return [], ["pareto.png and latency.png skipped: matplotlib is not installed "
+                    "(pip install matplotlib)"]
+    written, notes = [], []
+    if write_pareto(rows, out / PARETO, plt):
+        written.append(PARETO)
+    else:
+        notes.append("pareto.png skipped: no accuracy figures (pass --data)")
+    if write_latency(rows, out / LATENCY, plt):
+        written.append(LATENCY)
+    return written, notes
