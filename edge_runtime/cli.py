@@ -28,6 +28,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("inspect", "models", "inspect"),
     ("predict", "predict", "predict"),
     ("run", "run", "run"),
+    ("service", "service", "app"),  # a Typer sub-app: `edge-fer service install`
+    ("bench", "bench", "bench"),
 ]
 
 
@@ -46,7 +48,12 @@ def _guarded(fn: Callable) -> Callable:
 
 for _verb, _module, _func in COMMANDS:
     _fn = getattr(importlib.import_module(f"edge_runtime.commands.{_module}"), _func)
-    app.command(_verb)(_guarded(_fn))
+    if isinstance(_fn, typer.Typer):  # a verb with sub-verbs
+        for _info in _fn.registered_commands:
+            _info.callback = _guarded(_info.callback)
+        app.add_typer(_fn, name=_verb)
+    else:
+        app.command(_verb)(_guarded(_fn))
 
 
 def main() -> None:

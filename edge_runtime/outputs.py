@@ -87,10 +87,12 @@ class Writer:
 
 
 class TextWriter(Writer):
-    """One readable line per image or frame (with the running frame rate) on `stream`."""
+    """One readable line per image or frame (with the running frame rate) on `stream`;
+    `frames=False` writes only the summary (quiet runs, services)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, frames: bool = True) -> None:
         self.stream = stream or sys.stdout
+        self.frames = frames
         self._t0: float | None = None
         self._n = 0
 
@@ -108,6 +110,8 @@ class TextWriter(Writer):
                                            if n else "no face"))
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
+        if not self.frames:
+            return
         now = time.perf_counter()
         if self._t0 is None:
             self._t0 = now

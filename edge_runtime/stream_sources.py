@@ -162,6 +162,39 @@ class DemoSource(FrameSource):
         return (self._i - 1) / self.fps if self.fps else None
 
 
+class LoopSource(FrameSource):
+    """Replays a finite source (a video file) from the start each time it ends. Timestamps
+    keep increasing across the loops (frames read / fps). For kiosks, demos and soak tests."""
+
+    def __init__(self, inner: FrameSource) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.live = False
+        self.loops = 0
+
+    @property
+    def fps(self) -> float | None:  # type: ignore[override]
+        return self.inner.fps
+
+    def open(self) -> None:
+        self.inner.open()
+        self.loops = 0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        ok, frame = self.inner.read()
+        if ok:
+            return ok, frame
+        self.inner.close()
+        self.inner.open()
+        ok, frame = self.inner.read()
+        if ok:
+            self.loops += 1
+        return ok, frame  # an empty source ends instead of spinning
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def camera_source(
     camera: str, width: int | None = None, height: int | None = None, fps: float | None = None
 ) -> CaptureSource:

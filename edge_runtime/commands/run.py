@@ -27,9 +27,11 @@ from edge_runtime.outputs import (
     Writer,
 )
 from edge_runtime.recognizer import FrameStream, RecognizerOptions
+from edge_runtime.serve import AddressError, LiveServer, is_loopback, parse_address
 from edge_runtime.stream_sources import (
     DemoSource,
     FrameSource,
+    LoopSource,
     SourceError,
     camera_source,
     video_source,
@@ -70,7 +72,7 @@ def stop_on_signals(stop: threading.Event):
 
 
 def _source(camera: str | None, video: str | None, demo: bool, width: int | None,
-            height: int | None, fps: float | None) -> FrameSource:
+            height: int | None, fps: float | None, loop: bool = False) -> FrameSource:
     chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
     if len(chosen) != 1:
         raise UserError("choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
@@ -79,8 +81,9 @@ def _source(camera: str | None, video: str | None, demo: bool, width: int | None
         if camera is not None:
             return camera_source(camera, width, height, fps)
         if video is not None:
-            return video_source(video)
-        return DemoSource()
+            source = video_source(video)
+            return LoopSource(source) if loop and not source.live else source
+        return LoopSource(DemoSource()) if loop else DemoSource()
     except SourceError as e:
         raise UserError(str(e), 2) from None
 
@@ -111,6 +114,15 @@ def run(
     csv_path: Path | None = typer.Option(None, "--csv", help="Write a per-frame CSV timeline."),
     save: Path | None = typer.Option(None, "--save", help="Write an annotated .mp4/.avi video."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    serve: str | None = typer.Option(
+        None, "--serve", metavar="[HOST:]PORT",
+        help="Live view in a browser, /healthz and /metrics on HOST:PORT (host default "
+             "127.0.0.1; 0.0.0.0 for the whole network).",
+    ),
+    loop: bool = typer.Option(False, "--loop", help="Replay a video file (or the demo) "
+                              "from the start when it ends."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-frame lines: only events "
+                               "and the summary (for services and journald)."),
 ) -> None:
     """Recognise expressions in a camera, video or the demo, frame by frame.
 
@@ -123,14 +135,20 @@ def run(
         raise UserError(f"--max-frames must be at least 1, got {max_frames}")
     if duration is not None and duration <= 0:
         raise UserError(f"--duration must be positive, got {duration}")
+    try:
+        address = parse_address(serve) if serve is not None else None
+    except AddressError as e:
+        raise UserError(str(e)) from None
     quiet_opencv()
-    source = _source(camera, video, demo, width, height, fps)
+    source = _source(camera, video, demo, width, height, fps, loop)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
                                 smoothing=parse_smoothing(smoothing))
     rec = build_recognizer(model, detector, detector_model, threads, options)
     stop = threading.Event()
-    stream = rec.stream(source, max_frames, duration, stop=stop, on_event=warn)
-    writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter()]
+    server = None if address is None else LiveServer(*address, rec.labels, log=info)
+    stream = rec.stream(source, max_frames, duration, stop=stop,
+                        on_event=warn if server is None else server.hub.counting(warn))
+    writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter(frames=not quiet)]
     try:
         if csv_path is not None:
             writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite))
@@ -143,13 +161,37 @@ def run(
     with stop_on_signals(stop):
         try:
             stream.open()
-        except SourceError as e:
+            if server is not None:
+                _start_server(server, stream)
+        except (SourceError, UserError) as e:
+            stream.close()
             for w in writers:
                 w.close()
-            raise UserError(str(e), 2) from None
-        _run_stream(stream, writers, save is not None)
+            if server is not None:
+                server.close()
+            raise e if isinstance(e, UserError) else UserError(str(e), 2) from None
+        try:
+            _run_stream(stream, writers, save is not None)
+        finally:
+            if server is not None:
+                server.hub.end()
+                server.close()
     if stop.is_set():
         info("edge-fer: stopped by signal")
+
+
+def _start_server(server: LiveServer, stream: FrameStream) -> None:
+    """Bind the live view (a one-line error if the address cannot be used) and announce it."""
+    server.hub.attach(stream)
+    stream.observers.append(server.hub)
+    try:
+        server.start()
+    except OSError as e:
+        raise UserError(f"--serve {server.host}:{server.port}: {e.strerror or e}", 2) from None
+    info(f"edge-fer: live view at {server.url} (also /healthz, /metrics)")
+    if not is_loopback(server.host):
+        info(f"edge-fer: the live view listens on {server.host}: anyone who can reach this "
+             "machine on that address can watch the camera")
 
 
 def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> None:

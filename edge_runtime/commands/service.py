@@ -1,0 +1,147 @@
+"""`edge-fer service install`: a systemd unit that keeps `edge-fer run` going on a device."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from edge_runtime.commands.common import UserError, info
+
+app = typer.Typer(
+    help="Run edge-fer as a systemd service (e.g. on a Raspberry Pi).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEFAULT_RUN_ARGS = ("--camera", "0", "--serve", "127.0.0.1:8080", "--quiet")
+_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def systemd_quote(arg: str) -> str:
+    """One ExecStart word: `%` and `$` escaped, quoted when it holds anything unusual."""
+    word = arg.replace("%", "%%").replace("$", "$$")
+    if _PLAIN.fullmatch(arg):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def edge_fer_command() -> list[str]:
+    """How to start this installation's `edge-fer`: the script beside this Python, or the
+    one on PATH, else `python -m edge_runtime.cli`, as absolute paths."""
+    beside = Path(sys.executable).parent / "edge-fer"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("edge-fer")
+    if found:
+        return [str(Path(found).resolve())]
+    return [str(Path(sys.executable).resolve()), "-m", "edge_runtime.cli"]
+
+
+def render_unit(run_args: list[str], user: str | None, working_directory: str | None,
+                command: list[str] | None = None, description: str | None = None) -> str:
+    """The text of a systemd service unit running `edge-fer run RUN_ARGS`.
+
+    Restarted 5 s after any failure, forever (a camera that is unplugged at boot comes
+    back); stdout/stderr go to the journal, one line per event."""
+    exec_start = " ".join(systemd_quote(a) for a in [*(command or edge_fer_command()), "run",
+                                                     *run_args])
+    service = ["Type=simple"]
+    if user:
+        service += [f"User={user}", "SupplementaryGroups=video"]
+    if working_directory:
+        service.append(f"WorkingDirectory={systemd_quote(working_directory)}")
+    service += [
+        "Environment=PYTHONUNBUFFERED=1",
+        f"ExecStart={exec_start}",
+        "Restart=on-failure",
+        "RestartSec=5",
+        "# edge-fer run ends cleanly on SIGTERM (outputs flushed, exit code 0)",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=20",
+        "StandardOutput=journal",
+        "StandardError=journal",
+        "SyslogIdentifier=edge-fer",
+    ]
+    return "\n".join([
+        "[Unit]",
+        f"Description={description or 'edge-fer: facial expression recognition (edge-fer run)'}",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "StartLimitIntervalSec=0",
+        "",
+        "[Service]",
+        *service,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ])
+
+
+def _check_run_args(run_args: list[str]) -> None:
+    """Parse RUN_ARGS as `edge-fer run` would (without running it): typos fail here."""
+    from edge_runtime.cli import app as cli_app
+
+    group = typer.main.get_command(cli_app)
+    run_cmd = group.commands["run"]  # type: ignore[attr-defined]
+    try:
+        run_cmd.make_context("run", list(run_args))
+    except Exception as e:  # click's usage errors (typer may vendor click: no import here)
+        if hasattr(e, "format_message"):
+            raise UserError(f"edge-fer run {' '.join(run_args)}: {e.format_message()}") from None
+        raise
+
+
+def _default_user() -> str | None:
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    return None if user == "root" else user
+
+
+@app.command(
+    "install",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def install(
+    run_args: list[str] | None = typer.Argument(
+        None, metavar="[-- RUN_ARGS...]",
+        help="Options for `edge-fer run` (default: --camera 0 --serve 127.0.0.1:8080 --quiet).",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the unit to this file (e.g. "
+        "/etc/systemd/system/edge-fer.service) instead of printing it."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output."),
+    user: str | None = typer.Option(
+        None, "--user", help="User to run as (default: the invoking user, via sudo too)."),
+    working_directory: str | None = typer.Option(
+        None, "--working-directory", help="Directory relative paths in RUN_ARGS start from."),
+) -> None:
+    """Print (or write with --output) a systemd unit that runs `edge-fer run` and restarts
+    it on failure. Options after `--` go to `edge-fer run`:
+
+        edge-fer service install --user pi -- --camera 0 --serve 0.0.0.0:8080 --quiet
+    """
+    args = list(run_args or DEFAULT_RUN_ARGS)
+    _check_run_args(args)
+    unit = render_unit(args, user if user is not None else _default_user(),
+                       working_directory)
+    if output is None:
+        sys.stdout.write(unit)
+        return
+    if output.exists() and not overwrite:
+        raise UserError(f"{output} exists; pass --overwrite to replace it", 1)
+    if output.is_dir():
+        raise UserError(f"{output} is a directory", 1)
+    try:
+        output.write_text(unit, encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{output}: cannot write ({e.strerror or e})", 1) from None
+    name = output.name
+    info(f"edge-fer: wrote {output}")
+    info(f"next: sudo systemctl daemon-reload && sudo systemctl enable --now {name}; "
+         f"logs: journalctl -u {name} -f")
