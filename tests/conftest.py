@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -86,6 +87,18 @@ def yunet_model() -> Path:
     if not YUNET.is_file():
         pytest.skip(f"needs the YuNet model at {YUNET} (absent on this machine)")
     return YUNET
+
+
+@pytest.fixture()
+def video(tmp_path) -> Path:
+    """A small synthetic video file (noise, no faces)."""
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
+    w.release()
+    return path
 
 
 pytest_plugins = ["train_fixtures"]

@@ -254,19 +254,8 @@ def test_loop_source_replays_a_video(tmp_path):
     assert all(ok for ok, _ in got) and src.loops == 2 and src.fps == 20
 
 
-@pytest.fixture()
-def clip(tmp_path) -> Path:
-    path = tmp_path / "clip.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
-    rng = np.random.default_rng(1)
-    for _ in range(20):
-        w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
-    w.release()
-    return path
-
-
-def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, clip):
-    r = CliRunner().invoke(app, ["run", "--video", str(clip), "--model", str(tiny_onnx_model),
+def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, video):
+    r = CliRunner().invoke(app, ["run", "--video", str(video), "--model", str(tiny_onnx_model),
                                  "--serve", "nope"])
     assert r.exit_code == 2 and "expected [HOST:]PORT" in r.output
     busy = socket.socket()
@@ -274,7 +263,7 @@ def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, clip):
     busy.listen()
     try:
         port = busy.getsockname()[1]
-        r = CliRunner().invoke(app, ["run", "--video", str(clip), "--model",
+        r = CliRunner().invoke(app, ["run", "--video", str(video), "--model",
                                      str(tiny_onnx_model), "--serve", f"127.0.0.1:{port}"])
         assert r.exit_code == 2 and f"--serve 127.0.0.1:{port}" in r.output
         assert "Traceback" not in r.output
@@ -282,21 +271,21 @@ def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, clip):
         busy.close()
 
 
-def test_run_quiet_prints_only_the_summary(tiny_onnx_model, clip):
-    r = CliRunner().invoke(app, ["run", "--video", str(clip), "--model", str(tiny_onnx_model),
+def test_run_quiet_prints_only_the_summary(tiny_onnx_model, video):
+    r = CliRunner().invoke(app, ["run", "--video", str(video), "--model", str(tiny_onnx_model),
                                  "--quiet"])
     assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines()[-1].startswith("summary: 20 frames")
+    assert r.stdout.splitlines()[-1].startswith("summary: 30 frames")
     assert len(r.stdout.splitlines()) == 1
 
 
-def test_run_serve_end_to_end_one_line_per_event(tiny_onnx_model, clip):
-    """`edge-fer run --video clip --loop --serve 127.0.0.1:0 --quiet` in its own process:
+def test_run_serve_end_to_end_one_line_per_event(tiny_onnx_model, video):
+    """`edge-fer run --video VIDEO --loop --serve 127.0.0.1:0 --quiet` in its own process:
     the URL is announced, /healthz and /metrics answer, SIGTERM ends it cleanly, and every
     line on stderr is one `edge-fer:` event (journald)."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "run", "--video", str(clip), "--loop",
+        [sys.executable, "-m", "edge_runtime.cli", "run", "--video", str(video), "--loop",
          "--model", str(tiny_onnx_model), "--serve", "127.0.0.1:0", "--quiet",
          "--duration", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

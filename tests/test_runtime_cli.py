@@ -45,18 +45,6 @@ def images(tmp_path):
             "missing": tmp_path / "missing.jpg"}
 
 
-@pytest.fixture()
-def video(tmp_path) -> Path:
-    """A small synthetic video file (noise, no faces)."""
-    path = tmp_path / "clip.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
-    rng = np.random.default_rng(1)
-    for _ in range(30):
-        w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
-    w.release()
-    return path
-
-
 def test_bad_inputs_each_give_one_error_and_the_rest_go_on(tiny_onnx_model, images):
     r = cli("predict", "--model", tiny_onnx_model, "--detector", "none", "--json",
             "--max-megapixels", "0.1", images["missing"], images["text"], images["good"],
