@@ -18,8 +18,8 @@ happy_sad:
 	$(EDGE_FER) export $(RUNS)/b_happy_sad/model.keras --calibration $(DATA) --out $(MODELS) --name happy_sad --tta --overwrite
 
 fer7:
-	$(EDGE_FER) train --data $(DATA) --arch b --classes all --epochs 20 --label-smoothing 0.1 --seed 0 --out $(RUNS)/b_fer7 --resume
-	$(EDGE_FER) export $(RUNS)/b_fer7/model.keras --calibration $(DATA) --out $(MODELS) --name fer7 --overwrite
+	$(EDGE_FER) train --data $(DATA) --arch a --classes all --epochs 30 --label-smoothing 0.1 --seed 0 --out $(RUNS)/a_fer7 --resume
+	$(EDGE_FER) export $(RUNS)/a_fer7/model.keras --calibration $(DATA) --out $(MODELS) --name fer7 --tta --overwrite
 
 # Latency of the shipped models on this machine, printed.
 bench:
