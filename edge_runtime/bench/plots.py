@@ -47,29 +47,41 @@ def _label(r: dict) -> str:
     return f"{r['model']} {r['format']}"
 
 
+def _task(r: dict) -> str:
+    labels = r.get("labels") or []
+    return f"{len(labels)} classes" if len(labels) != 2 else "+".join(labels)
+
+
 def write_pareto(rows: list[dict], path: Path, plt) -> bool:
+    """One panel per task (accuracies of different label sets are not comparable), each
+    with its own Pareto front."""
     ref = [r for r in reference_rows(rows) if r.get("accuracy") is not None]
     if not ref:
         return False
-    pts = [(r["p50_ms"], 100 * r["accuracy"]) for r in ref]
-    front = pareto_front(pts)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="0.6", zorder=2)
-    fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
-    ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
-    ax.scatter(fx, fy, c="tab:red", zorder=3)
-    for (x, y), r in zip(pts, ref, strict=True):
-        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    xs = [p[0] for p in pts]
-    if max(xs) > 10 * min(xs):  # log only for a wide range: narrow ones get ugly ticks
-        ax.set_xscale("log")
-    ax.set_xlabel(f"median latency, ms (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))")
-    ax.set_ylabel(f"accuracy, % ({ref[0]['eval_split']}, own classes)")
-    ax.set_title("Accuracy vs latency")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    tasks = sorted({_task(r) for r in ref})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        group = [r for r in ref if _task(r) == task]
+        pts = [(r["p50_ms"], 100 * r["accuracy"]) for r in group]
+        front = pareto_front(pts)
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="0.6", zorder=2)
+        fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+        ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
+        ax.scatter(fx, fy, c="tab:red", zorder=3)
+        for k, ((x, y), r) in enumerate(zip(pts, group, strict=True)):
+            ax.annotate(_label(r), (x, y), textcoords="offset points", fontsize=7,
+                        xytext=(4, 4 + 9 * (k % 3)))
+        xs = [p[0] for p in pts]
+        if max(xs) > 10 * min(xs):  # log only for a wide range: narrow ones get ugly ticks
+            ax.set_xscale("log")
+        ax.set_xlabel(f"median latency, ms (batch {group[0]['batch']}, "
+                      f"{group[0]['threads']} thread(s))")
+        ax.set_ylabel(f"accuracy, % ({group[0]['eval_split']})")
+        ax.set_title(f"Accuracy vs latency: {task}")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
 
