@@ -9,9 +9,13 @@ half size (the stream's cost is detection; half size keeps the run to about a mi
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -110,11 +114,12 @@ class Client:
             assert not t.is_alive()
 
 
-def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys):
-    rec = EmotionRecognizer(tiny_onnx_model, detector="haar")
+def run_soak(model: str, video: str) -> dict:
+    """The soak itself, in the process that calls it; returns the figures as a dict."""
+    rec = EmotionRecognizer(model, detector="haar")
     gc.collect()
     threads_before, fds_before = set(threading.enumerate()), fds()
-    source = LoopSource(video_source(str(shared_samples / "test.mp4")))
+    source = LoopSource(video_source(video))
     stream = rec.stream(HalfSize(source), max_frames=FRAMES)
     server = LiveServer("127.0.0.1", 0, rec.labels, write_timeout=5.0).start()
     server.hub.attach(stream)
@@ -159,22 +164,50 @@ def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, ca
 
     warm, end = marks["warm"], marks["end"]
     growth = (end["rss"] - warm["rss"]) / MB
+    message = (
+        f"soak: {stream.stats.frames} frames in {seconds:.0f} s "
+        f"({stream.stats.frames / seconds:.0f} fps), {source.loops} loops of test.mp4; "
+        f"RSS after warm-up ({WARMUP} frames) {warm['rss'] / MB:.1f} MB, at the end "
+        f"{end['rss'] / MB:.1f} MB (growth {growth:+.2f} MB); OS threads "
+        f"{warm['tasks']} -> {end['tasks']}, fds {warm['fds']} -> {end['fds']}, live "
+        f"clients {warm['clients']} -> {end['clients']}; after close: Python threads "
+        f"{len(after['py_threads'])} (before {len(threads_before)}), fds {after['fds']} "
+        f"(before {fds_before}); streamed to the client that stayed: {stays.jpegs} "
+        f"JPEGs, {stays.events} events; RSS MB by frame: {series}"
+    )
+    return {
+        "message": message, "frames": stream.stats.frames, "loops": source.loops,
+        "errors": [repr(e) for e in stays.errors + leaves.errors],
+        "clients": [list(warm["clients"]), list(end["clients"])],
+        "stays": [stays.jpegs, stays.events], "leaves": [leaves.jpegs, leaves.events],
+        "growth_mb": growth, "tasks": [warm["tasks"], end["tasks"]],
+        "fds": [warm["fds"], end["fds"]],
+        "threads_back": after["py_threads"] == threads_before,
+        "fds_back": [after["fds"], fds_before],
+    }
+
+
+def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys):
+    """Run in a fresh process, as on a device: the test process holds TensorFlow and every
+    other test's allocations, which would make its resident memory no measure of ours."""
+    code = ("import json, sys; from test_soak import run_soak; "
+            "print(json.dumps(run_soak(sys.argv[1], sys.argv[2])))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_onnx_model), str(shared_samples / "test.mp4")],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
     with capsys.disabled():
-        print(f"\nsoak: {stream.stats.frames} frames in {seconds:.0f} s "
-              f"({stream.stats.frames / seconds:.0f} fps), {source.loops} loops of test.mp4; "
-              f"RSS after warm-up ({WARMUP} frames) {warm['rss'] / MB:.1f} MB, at the end "
-              f"{end['rss'] / MB:.1f} MB (growth {growth:+.2f} MB); OS threads "
-              f"{warm['tasks']} -> {end['tasks']}, fds {warm['fds']} -> {end['fds']}, live "
-              f"clients {warm['clients']} -> {end['clients']}; after close: Python threads "
-              f"{len(after['py_threads'])} (before {len(threads_before)}), fds {after['fds']} "
-              f"(before {fds_before}); streamed to the client that stayed: {stays.jpegs} "
-              f"JPEGs, {stays.events} events; RSS MB by frame: {series}")
-    assert stream.stats.frames == FRAMES and source.loops >= FRAMES // 115 - 1
-    assert not stays.errors and not leaves.errors, stays.errors + leaves.errors
-    assert warm["clients"] == (2, 2) and end["clients"] == (1, 1)  # the leaver was let go
-    assert stays.jpegs > leaves.jpegs > 0 and stays.events > leaves.events > 0
-    assert growth < 5.0, f"RSS grew by {growth:.2f} MB after warm-up"
+        print("\n" + r["message"])
+    assert r["frames"] == FRAMES and r["loops"] >= FRAMES // 115 - 1
+    assert not r["errors"], r["errors"]
+    assert r["clients"] == [[2, 2], [1, 1]]  # the leaver was let go
+    assert r["stays"][0] > r["leaves"][0] > 0 and r["stays"][1] > r["leaves"][1] > 0
+    assert r["growth_mb"] < 5.0, f"RSS grew by {r['growth_mb']:.2f} MB after warm-up"
     # the leaver's two server threads and two sockets are gone, nothing else came
-    assert end["tasks"] <= warm["tasks"] - 2 and end["fds"] <= warm["fds"] - 2
-    assert after["py_threads"] == threads_before
-    assert after["fds"] == fds_before
+    assert r["tasks"][1] <= r["tasks"][0] - 2 and r["fds"][1] <= r["fds"][0] - 2
+    assert r["threads_back"]
+    assert r["fds_back"][0] == r["fds_back"][1]
