@@ -89,16 +89,20 @@ def yunet_model() -> Path:
     return YUNET
 
 
-@pytest.fixture()
-def video(tmp_path) -> Path:
-    """A small synthetic video file (noise, no faces)."""
-    path = tmp_path / "clip.avi"
+def write_noise_video(path: Path, frames: int = 30) -> Path:
+    """A small synthetic MJPG video (96x72 noise, no faces, 20 fps)."""
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
     rng = np.random.default_rng(1)
-    for _ in range(30):
+    for _ in range(frames):
         w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
     w.release()
     return path
+
+
+@pytest.fixture()
+def video(tmp_path) -> Path:
+    """A 30-frame synthetic video file (noise, no faces)."""
+    return write_noise_video(tmp_path / "clip.avi")
 
 
 pytest_plugins = ["train_fixtures"]

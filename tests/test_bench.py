@@ -13,10 +13,8 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-from conftest import SAMPLES, build_tiny_onnx_model
+from conftest import SAMPLES, build_tiny_onnx_model, write_noise_video
 from test_runtime_imports import run_in_fresh_python
 from train_fixtures import write_synthetic_zip
 from typer.testing import CliRunner
@@ -60,13 +58,7 @@ def small_zip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> Path:
     """A 16-frame synthetic video (noise, no faces)."""
-    path = tmp_path_factory.mktemp("bench_video") / "clip.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (96, 72))
-    rng = np.random.default_rng(1)
-    for _ in range(16):
-        w.write(rng.integers(0, 255, (72, 96, 3), np.uint8))
-    w.release()
-    return path
+    return write_noise_video(tmp_path_factory.mktemp("bench_video") / "clip.avi", frames=16)
 
 
 def check_latency_row(r: dict) -> None:
