@@ -182,9 +182,11 @@ def test_bad_inputs_are_one_line_errors(tiny_pair, args, message):
     assert len(res.output.strip().splitlines()) == 1
 
 
-def test_no_bundled_model_and_no_path_is_a_clear_error():
-    if bundled_models():
-        pytest.skip("bundled models are installed")
+def test_no_bundled_model_and_no_path_is_a_clear_error(tmp_path, monkeypatch):
+    import edge_runtime.classifier as classifier
+
+    monkeypatch.setattr(classifier, "MODELS_DIR", tmp_path)  # an install without models
+    assert not bundled_models()
     res = cli("--runs", "1")
     assert res.exit_code == 2 and "pass .onnx or .keras PATHs" in res.output
 
