@@ -4,10 +4,11 @@
 - `runners`: one loaded model in one format, as a timed call and a probability function;
 - `engine`: the run itself (interleaved latency rounds, accuracy, video pipeline);
 - `system`: the system block (CPU, instruction sets, versions, thread settings);
-- `report`: Markdown, CSV and JSON outputs; `plots`: pareto.png and latency.png;
+- `report`: Markdown, CSV and JSON outputs;
 - `merge`: contributed `benchmarks/results/<device>.json` files as one table;
 - `progress`: the progress bar on stderr.
 
-Runtime-only: numpy, OpenCV, onnxruntime and the standard library; TensorFlow (for
-`.keras` rows) and matplotlib (for the PNGs) are imported only when present and needed.
+Runtime-only: numpy, OpenCV, onnxruntime and the standard library. The `.keras` rows
+(`train/bench_keras.py`, TensorFlow) and pareto.png/latency.png (`train/bench_plots.py`,
+matplotlib) live in train/ and are loaded only when installed and asked for.
 """

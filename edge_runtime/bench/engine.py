@@ -12,11 +12,9 @@ import numpy as np
 from edge_runtime.bench.models import FORMATS, KERAS_ROWS, BenchError, ModelFiles
 from edge_runtime.bench.progress import Progress
 from edge_runtime.bench.runners import (
-    KerasRunner,
     OnnxRunner,
     Runner,
     peak_rss_mb,
-    set_tensorflow_threads,
     sha256,
     tensorflow_available,
 )
@@ -249,6 +247,8 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
     part, split = _load_split(cfg) if cfg.data is not None else (None, None)
     plan = _plan(cfg, note)
     if any(fmt in KERAS_ROWS for _, fmt, _ in plan):
+        from train.bench_keras import KerasRunner, set_tensorflow_threads
+
         system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
     rounds = max(1, min(cfg.rounds, cfg.runs))
     n_video = len(cfg.models) * len(VIDEO_SETTINGS) * (cfg.video_passes + 1) if cfg.video else 0

@@ -1,6 +1,8 @@
 """pareto.png (accuracy vs latency, Pareto front marked) and latency.png (bars with spread).
 
-matplotlib is imported here only, lazily: on a runtime-only install the PNGs are skipped.
+Part of `edge-fer bench`, kept in train/ with the other plots so that edge_runtime never
+imports matplotlib; matplotlib is imported lazily: on a runtime-only install the PNGs are
+skipped with a note.
 """
 
 from __future__ import annotations
