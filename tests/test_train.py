@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,11 +36,8 @@ def test_list_archs_prints_the_family_with_parameter_counts():
     needs_training_stack()
     res = CliRunner().invoke(app, ["train", "--list-archs"])
     assert res.exit_code == 0, res.output
-    counts = {
-        line.split()[0]: int(line.split()[1].replace(",", ""))
-        for line in res.output.splitlines()
-        if line.strip()
-    }
+    rows = re.findall(r"^(\w+)\s+([\d,]+) params", res.output, flags=re.M)
+    counts = {name: int(n.replace(",", "")) for name, n in rows}
     assert set(counts) >= {"poc", "a", "b", "c", "ds", "res"}
     assert 25_000 <= counts["poc"] <= 35_000
     assert 3_500_000 <= counts["c"] <= 4_000_000
