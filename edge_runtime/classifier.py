@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,12 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
             return c
     known = ", ".join(bundled_models()) or "none installed"
     raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
+
+
+def with_flip(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Test-time augmentation for any probability function over uint8 [N, H, W] faces: the
+    mean of each face's and its mirror image's probabilities."""
+    return lambda x: (fn(x) + fn(x[:, :, ::-1].copy())) / 2.0
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:

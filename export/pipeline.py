@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.classifier import EmotionClassifier
-from edge_runtime.commands.evaluate import with_flip
+from edge_runtime.classifier import EmotionClassifier, with_flip
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name
 from edge_runtime.metrics import report

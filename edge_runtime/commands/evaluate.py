@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from edge_runtime.classifier import with_flip
 from edge_runtime.commands.common import UserError, require_training_stack
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -47,11 +48,6 @@ def load_predictor(model: str, threads: int = 1) -> tuple[tuple[str, ...], Predi
 
     clf = EmotionClassifier(model, threads=threads)
     return clf.labels, clf.predict_proba, "onnx"
-
-
-def with_flip(fn: Predictor) -> Predictor:
-    """Test-time augmentation: the mean of the image's and its mirror image's probabilities."""
-    return lambda x: (fn(x) + fn(x[:, :, ::-1].copy())) / 2.0
 
 
 def evaluate(
