@@ -9,7 +9,7 @@ VIDEO ?= ../shared/samples/test.mp4
 # picked up) or .keras paths, e.g. FAMILY="$$(ls runs/family/*.int8.onnx)"
 FAMILY ?=
 
-.PHONY: models happy_sad fer7 bench results
+.PHONY: models happy_sad fer7 family bench results
 
 models: happy_sad fer7
 
@@ -20,6 +20,25 @@ happy_sad:
 fer7:
 	$(EDGE_FER) train --data $(DATA) --arch a --classes all --epochs 30 --label-smoothing 0.1 --seed 0 --out $(RUNS)/a_fer7 --resume
 	$(EDGE_FER) export $(RUNS)/a_fer7/model.keras --calibration $(DATA) --out $(MODELS) --name fer7 --tta --overwrite
+
+# Every architecture of the family on both tasks, long enough to place it honestly on the
+# accuracy-vs-latency chart: arch:classes:epochs. Weights stay in $(RUNS)/family; the cards
+# (accuracy, sizes, int8 speed-up, provenance) go to benchmarks/family/. --force: a tiny
+# model's int8 can be slower than its fp32, which its card then says.
+FAMILY_RUNS ?= poc:all:15 poc:happy,sad:15 a:all:30 a:happy,sad:30 b:all:20 b:happy,sad:20 \
+	c:all:10 c:happy,sad:10 vgg:all:40 vgg:happy,sad:20
+family:
+	set -e; for spec in $(FAMILY_RUNS); do \
+	  arch=$${spec%%:*}; rest=$${spec#*:}; classes=$${rest%%:*}; epochs=$${rest#*:}; \
+	  task=$$( [ "$$classes" = all ] && echo fer7 || echo "$$classes" | tr , _ ); \
+	  run=$(RUNS)/family/$${arch}_$$task; \
+	  $(EDGE_FER) train --data $(DATA) --arch $$arch --classes $$classes --epochs $$epochs \
+	    --label-smoothing 0.1 --seed 0 --out $$run --resume; \
+	  $(EDGE_FER) export $$run/model.keras --calibration $(DATA) --out $(RUNS)/family \
+	    --name $${arch}_$$task --force --overwrite; \
+	  mkdir -p benchmarks/family; \
+	  cp $(RUNS)/family/$${arch}_$$task.md $(RUNS)/family/$${arch}_$$task.card.json benchmarks/family/; \
+	done
 
 # Latency of the shipped models on this machine, printed.
 bench:
