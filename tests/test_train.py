@@ -215,6 +215,31 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     assert ens.output_shape == (None, 2)
 
 
+def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from train.data import load
+    from train.fit import teacher_targets
+
+    teacher = str(trained_run / "model.keras")
+    images = load(synthetic_zip).split("PublicTest").images[:20]
+    hs = teacher_targets(teacher, images, ("happy", "sad"))
+    assert hs.shape == (20, 2) and np.allclose(hs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(teacher_targets(teacher, images, ("sad", "happy")), hs[:, ::-1])
+    with pytest.raises(ValueError, match="does not predict angry"):
+        teacher_targets(teacher, images, ("angry", "happy"))
+
+    args = ["train", "--data", str(synthetic_zip), "--arch", "poc", "--classes", "happy,sad",
+            "--epochs", "1", "--teacher", teacher, "--teacher-weight", "0.7"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "student")])
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "student" / "metrics.json").read_text())["config"]
+    assert config["teacher"] == teacher and config["teacher_weight"] == 0.7
+    res = CliRunner().invoke(app, [*args, "--cv", "2", "--out", str(tmp_path / "cv")])
+    assert res.exit_code == 2 and "held-out fold" in res.output
+    res = CliRunner().invoke(app, [*args[:-4], "--teacher", str(tmp_path / "none.keras")])
+    assert res.exit_code == 2 and "none.keras: no such file" in res.output
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(synthetic_zip, tmp_path):
     needs_training_stack()

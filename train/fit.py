@@ -45,6 +45,8 @@ class TrainConfig:
     cv_final: str = "best"  # best | refit | ensemble
     strategy: str = "none"  # none | mirrored | multiworker
     augment: bool = True
+    teacher: str = ""  # a trained .keras model whose probabilities become soft targets
+    teacher_weight: float = 0.5
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -137,6 +139,32 @@ def evaluate(model, ds: Dataset) -> dict:
     return report(ds.labels, probs.argmax(1), ds.classes)
 
 
+def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """A teacher's flip-averaged probabilities over `classes` for `images`.
+
+    A teacher trained on more classes (fer7 teaching happy_sad) gives its columns for
+    `classes`, renormalised; its labels come from the metrics.json beside it.
+    """
+    from edge_runtime.commands.evaluate import keras_labels
+    from train.keras_io import load_keras
+
+    teacher = load_keras(Path(path))
+    probs = (predict(teacher, images) + predict(teacher, images[:, :, ::-1])) / 2.0
+    labels = keras_labels(Path(path))
+    if labels is None:
+        if probs.shape[1] != len(classes):
+            raise ValueError(
+                f"--teacher {path}: it predicts {probs.shape[1]} classes, the task has "
+                f"{len(classes)}, and no metrics.json beside it names them"
+            )
+        return probs
+    missing = [c for c in classes if c not in labels]
+    if missing:
+        raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
+    cols = probs[:, [labels.index(c) for c in classes]]
+    return cols / np.maximum(cols.sum(axis=1, keepdims=True), 1e-12)
+
+
 class _Progress:
     """One summary line per epoch on stderr (Keras draws the per-batch bar on a terminal)."""
 
@@ -190,6 +218,9 @@ def fit_one(
         ckpt.mkdir(parents=True, exist_ok=True)
 
     x_train, y_train = _x(train.images), _onehot(train.labels, n)
+    if cfg.teacher:
+        w = cfg.teacher_weight
+        y_train = (1 - w) * y_train + w * teacher_targets(cfg.teacher, train.images, cfg.classes)
     x_val, y_val = _x(val.images), _onehot(val.labels, n)
     weights = _class_weights(train.labels, n, cfg.class_weight)
     progress = _Progress(name)

@@ -34,6 +34,15 @@ def train(
         0, "--patience", help="Early-stop after N epochs without gain (0: off)."
     ),
     augment: bool = typer.Option(True, "--augment/--no-augment"),
+    teacher: Path = typer.Option(
+        None,
+        "--teacher",
+        help="Distil: a trained .keras model (e.g. a k-fold ensemble) whose probabilities "
+        "are mixed into the targets.",
+    ),
+    teacher_weight: float = typer.Option(
+        0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
+    ),
     strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
     cpu_devices: int = typer.Option(
         0, "--cpu-devices", help="Split the CPU into N logical devices (for mirrored without GPUs)."
@@ -68,6 +77,13 @@ def train(
         raise UserError(f"--strategy {strategy!r}: choose none, mirrored or multiworker")
     if cv == 1 or cv < 0:
         raise UserError("--cv needs at least 2 folds")
+    if teacher is not None and not teacher.is_file():
+        raise UserError(f"--teacher {teacher}: no such file")
+    if teacher is not None and cv:
+        raise UserError(
+            "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
+            "scores would be inflated; distil in a plain run"
+        )
     if data is None:
         raise UserError("--data is required (fer2013.csv, an image folder or a .zip)")
     try:
@@ -104,6 +120,8 @@ def train(
         cv_final=cv_final,
         strategy=strategy,
         augment=augment,
+        teacher=str(teacher) if teacher else "",
+        teacher_weight=teacher_weight,
         command=command_line(ctx),
     )
     try:
