@@ -41,7 +41,14 @@ def render_markdown(card: dict) -> str:
         *_acc_table(card.get("evaluation")),
         *_acc_table(card.get("final_report")),
     ]
-    cv = t.get("cv")
+    teacher = t.get("teacher") or {}
+    cv = t.get("cv") or teacher.get("cv")
+    if teacher:
+        lines += [
+            f"Distilled from `{teacher['path']}`, trained by `{teacher.get('command')}`"
+            + (": the k-fold below scores its fold models." if cv else "."),
+            "",
+        ]
     if cv:
         lines += [
             f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "

@@ -302,6 +302,7 @@ def run_export(opts: ExportOptions) -> dict:
                     "wall_seconds",
                     "seconds_per_epoch",
                     "cv",
+                    "teacher",
                     "config",
                 )
             },

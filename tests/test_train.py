@@ -232,8 +232,9 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
             "--epochs", "1", "--teacher", teacher, "--teacher-weight", "0.7"]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "student")])
     assert res.exit_code == 0, res.output
-    config = json.loads((tmp_path / "student" / "metrics.json").read_text())["config"]
-    assert config["teacher"] == teacher and config["teacher_weight"] == 0.7
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert metrics["config"]["teacher"] == teacher and metrics["config"]["teacher_weight"] == 0.7
+    assert metrics["teacher"]["command"].startswith("edge-fer train")
     res = CliRunner().invoke(app, [*args, "--cv", "2", "--out", str(tmp_path / "cv")])
     assert res.exit_code == 2 and "held-out fold" in res.output
     res = CliRunner().invoke(app, [*args[:-4], "--teacher", str(tmp_path / "none.keras")])

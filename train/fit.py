@@ -353,6 +353,7 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
         "data": {"source": ds.source, "sha256": ds.digest, "counts": ds.counts()},
         "splits": _eval_splits(model, ds),
         "cv": cv,
+        "teacher": _teacher_provenance(cfg.teacher),
         "versions": library_versions(),
     }
     model.save(out / "model.keras")
@@ -371,6 +372,15 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
             title=f"{cfg.arch} {metrics['task']} on {report_split}",
         )
     return metrics
+
+
+def _teacher_provenance(path: str) -> dict | None:
+    """What taught a distilled model: the teacher's path, command and k-fold scores."""
+    if not path:
+        return None
+    metrics = Path(path).parent / "metrics.json"
+    m = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    return {"path": path, "command": m.get("command"), "cv": m.get("cv")}
 
 
 def fold_indices(labels: np.ndarray, k: int, repeats: int, seed: int) -> list:
