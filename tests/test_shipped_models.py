@@ -19,7 +19,7 @@ JUSTIN = SHARED / "samples" / "justin.jpg"
 
 # Floors for the int8 files on PrivateTest, a little under what `edge-fer evaluate` measured
 # when they were shipped (see each model's card). Raise them when a better model ships.
-FLOORS = {"happy_sad": 0.905, "fer7": 0.595}
+FLOORS = {"happy_sad": 0.905, "fer7": 0.645}
 
 needs_shared = pytest.mark.skipif(not FER2013.is_file(), reason="../shared/datasets absent")
 
