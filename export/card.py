@@ -49,6 +49,13 @@ def render_markdown(card: dict) -> str:
             + (": the k-fold below scores its fold models." if cv else "."),
             "",
         ]
+    init = t.get("init") or {}
+    if init:
+        lines += [
+            f"Fine-tuned from `{init['path']}` (trained on "
+            f"{', '.join(init.get('labels') or ['unknown classes'])} by `{init.get('command')}`).",
+            "",
+        ]
     if cv:
         lines += [
             f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "

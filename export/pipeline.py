@@ -303,6 +303,7 @@ def run_export(opts: ExportOptions) -> dict:
                     "seconds_per_epoch",
                     "cv",
                     "teacher",
+                    "init",
                     "config",
                 )
             },

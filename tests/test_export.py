@@ -80,6 +80,10 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
     md = render_markdown(card)
     assert "Distilled from `runs/cv/model.keras`, trained by `edge-fer train T`" in md
     assert "(5 folds x 2 repeats): accuracy 90.00% +- 1.00" in md
+    card["training"]["init"] = {"path": "runs/others/model.keras", "labels": ["angry", "fear"],
+                                "command": "edge-fer train B"}
+    assert ("Fine-tuned from `runs/others/model.keras` (trained on angry, fear by "
+            "`edge-fer train B`)") in render_markdown(card)
 
 
 def test_transposes_around_convolutions_are_gone():

@@ -241,6 +241,40 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
     assert res.exit_code == 2 and "none.keras: no such file" in res.output
 
 
+def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from train.archs import build
+    from train.fit import init_leak, warm_start
+    from train.keras_io import load_keras
+
+    init = str(trained_run / "model.keras")
+    src = load_keras(trained_run / "model.keras")
+
+    def weights(m, part):
+        return [layer.get_weights()[0] for layer in m.layers if part in layer.name]
+
+    for classes, same_head in ((("happy", "sad"), True), (("sad", "happy"), False)):
+        model = build("poc", 2, augment=False)
+        warm_start(model, init, classes)
+        assert all(map(np.array_equal, weights(model, "conv"), weights(src, "conv")))
+        head = np.array_equal(*[weights(m, "probabilities")[0] for m in (model, src)])
+        assert head == same_head  # another task (here: other label order) gets a fresh head
+    with pytest.raises(ValueError, match="do not match architecture 'a'"):
+        warm_start(build("a", 2, augment=False), init, ("happy", "sad"))
+    assert init_leak(init, ("angry", "fear")) is None  # never saw an angry or fearful image
+    assert "has seen the held-out folds" in init_leak(init, ("happy", "fear"))
+
+    args = ["train", "--data", str(synthetic_zip), "--arch", "poc", "--epochs", "1", "--init", init]
+    res = CliRunner().invoke(app, [*args, "--classes", "sad,happy", "--out", str(tmp_path / "ft")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert metrics["init"]["labels"] == ["happy", "sad"] and metrics["config"]["init"] == init
+    res = CliRunner().invoke(app, [*args, "--classes", "happy,sad", "--cv", "2"])
+    assert res.exit_code == 2 and "the fold scores would be inflated" in res.output
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none.keras")])
+    assert res.exit_code == 2 and "none.keras: no such file" in res.output
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(synthetic_zip, tmp_path):
     needs_training_stack()

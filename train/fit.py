@@ -47,6 +47,7 @@ class TrainConfig:
     augment: bool = True
     teacher: str = ""  # a trained .keras model whose probabilities become soft targets
     teacher_weight: float = 0.5
+    init: str = ""  # a trained .keras model of the same architecture whose weights start the run
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -165,6 +166,48 @@ def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> 
     return cols / np.maximum(cols.sum(axis=1, keepdims=True), 1e-12)
 
 
+def _weighted_layers(model) -> list:
+    return [layer for layer in model.layers if layer.name != "augment" and layer.get_weights()]
+
+
+def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
+    """Start `model` from the weights of the trained model at `path` (same architecture).
+
+    Layers are paired in order. The classifier head is copied only when the trained model has
+    the same labels in the same order (metrics.json beside it); for another task it stays
+    freshly initialised, so a backbone trained on one task can be fine-tuned on another.
+    """
+    from edge_runtime.commands.evaluate import keras_labels
+    from train.keras_io import load_keras
+
+    dst, src = _weighted_layers(model), _weighted_layers(load_keras(Path(path)))
+    shapes = [[tuple(w.shape) for w in layer.get_weights()] for layer in dst]
+    if len(dst) != len(src) or any(
+        shapes[i] != [tuple(w.shape) for w in s.get_weights()] for i, s in enumerate(src[:-1])
+    ):
+        raise ValueError(f"--init {path}: its layers do not match architecture {model.name!r}")
+    same_task = keras_labels(Path(path)) == tuple(classes)
+    for layer, s in zip(dst[: None if same_task else -1], src, strict=False):
+        layer.set_weights(s.get_weights())
+
+
+def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
+    """Why k-fold scores of a run started from `path` would be inflated, or None.
+
+    Honest only when the starting model never saw an image of the task's classes: then no
+    held-out fold image was in its training data.
+    """
+    from edge_runtime.commands.evaluate import keras_labels
+
+    labels = keras_labels(Path(path))
+    if labels is None:
+        return f"no metrics.json beside {path} says which classes it was trained on"
+    seen = [c for c in classes if c in labels]
+    if seen:
+        return f"{path} was trained on {', '.join(seen)} images, so it has seen the held-out folds"
+    return None
+
+
 class _Progress:
     """One summary line per epoch on stderr (Keras draws the per-batch bar on a terminal)."""
 
@@ -214,6 +257,8 @@ def fit_one(
         else:
             model = build(cfg.arch, n, augment=cfg.augment, seed=cfg.seed)
             _compile(model, cfg)
+        if cfg.init:
+            warm_start(model, cfg.init, cfg.classes)
         state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "wait": 0}
         ckpt.mkdir(parents=True, exist_ok=True)
 
@@ -353,7 +398,8 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
         "data": {"source": ds.source, "sha256": ds.digest, "counts": ds.counts()},
         "splits": _eval_splits(model, ds),
         "cv": cv,
-        "teacher": _teacher_provenance(cfg.teacher),
+        "teacher": _provenance(cfg.teacher),
+        "init": _provenance(cfg.init),
         "versions": library_versions(),
     }
     model.save(out / "model.keras")
@@ -374,13 +420,13 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
     return metrics
 
 
-def _teacher_provenance(path: str) -> dict | None:
-    """What taught a distilled model: the teacher's path, command and k-fold scores."""
+def _provenance(path: str) -> dict | None:
+    """Where a teacher or starting model came from: path, labels, command, k-fold scores."""
     if not path:
         return None
     metrics = Path(path).parent / "metrics.json"
     m = json.loads(metrics.read_text()) if metrics.is_file() else {}
-    return {"path": path, "command": m.get("command"), "cv": m.get("cv")}
+    return {"path": path, "labels": m.get("labels"), "command": m.get("command"), "cv": m.get("cv")}
 
 
 def fold_indices(labels: np.ndarray, k: int, repeats: int, seed: int) -> list:

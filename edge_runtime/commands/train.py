@@ -43,6 +43,12 @@ def train(
     teacher_weight: float = typer.Option(
         0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
     ),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Fine-tune: start from a trained .keras model of the same --arch (its classifier "
+        "head is replaced when the task differs).",
+    ),
     strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
     cpu_devices: int = typer.Option(
         0, "--cpu-devices", help="Split the CPU into N logical devices (for mirrored without GPUs)."
@@ -84,12 +90,20 @@ def train(
             "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
             "scores would be inflated; distil in a plain run"
         )
+    if init is not None and not init.is_file():
+        raise UserError(f"--init {init}: no such file")
     if data is None:
         raise UserError("--data is required (fer2013.csv, an image folder or a .zip)")
     try:
         task = parse_classes(classes)
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
+    if init is not None and cv:
+        from train.fit import init_leak
+
+        leak = init_leak(str(init), task)
+        if leak:
+            raise UserError(f"--init with --cv: {leak}; the fold scores would be inflated")
     out = out or Path("runs") / f"{arch}_{task_name(task)}"
     from train.data import DataError, load
     from train.fit import TrainConfig, prepare_out, run_training, split_cpu
@@ -122,6 +136,7 @@ def train(
         augment=augment,
         teacher=str(teacher) if teacher else "",
         teacher_weight=teacher_weight,
+        init=str(init) if init else "",
         command=command_line(ctx),
     )
     try:
