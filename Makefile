@@ -33,7 +33,7 @@ happy_sad-backbone:
 # accuracy-vs-latency chart: arch:classes:epochs. Weights stay in $(RUNS)/family; the cards
 # (accuracy, sizes, int8 speed-up, provenance) go to benchmarks/family/. --force: a tiny
 # model's int8 can be slower than its fp32, which its card then says.
-# vgg is the shipped models (make models); their cards are copied here too.
+# vgg is the shipped models (make models): their cards are in $(MODELS).
 FAMILY_RUNS ?= poc:all:15 poc:happy,sad:15 a:all:30 a:happy,sad:30 b:all:20 b:happy,sad:20 \
 	c:all:10 c:happy,sad:10
 family:
@@ -47,9 +47,6 @@ family:
 	    --name $${arch}_$$task --force --overwrite; \
 	  mkdir -p benchmarks/family; \
 	  cp $(RUNS)/family/$${arch}_$$task.md $(RUNS)/family/$${arch}_$$task.card.json benchmarks/family/; \
-	done
-	for task in fer7 happy_sad; do \
-	  for ext in md card.json; do cp $(MODELS)/$$task.$$ext benchmarks/family/vgg_$$task.$$ext; done; \
 	done
 
 # Latency of the shipped models on this machine, printed.

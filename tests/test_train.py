@@ -263,6 +263,10 @@ def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthet
         warm_start(build("a", 2, augment=False), init, ("happy", "sad"))
     assert init_leak(init, ("angry", "fear")) is None  # never saw an angry or fearful image
     assert "has seen the held-out folds" in init_leak(init, ("happy", "fear"))
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "metrics.json").write_text(json.dumps({"labels": ["angry"], "config": {"init": init}}))
+    assert "has seen the held-out folds" in init_leak(str(child / "model.keras"), ("happy",))
 
     args = ["train", "--data", str(synthetic_zip), "--arch", "poc", "--epochs", "1", "--init", init]
     res = CliRunner().invoke(app, [*args, "--classes", "sad,happy", "--out", str(tmp_path / "ft")])

@@ -195,16 +195,21 @@ def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
     """Why k-fold scores of a run started from `path` would be inflated, or None.
 
     Honest only when the starting model never saw an image of the task's classes: then no
-    held-out fold image was in its training data.
+    held-out fold image was in its training data. The models it started from or was distilled
+    from (their metrics.json) must not have seen one either.
     """
-    from edge_runtime.commands.evaluate import keras_labels
-
-    labels = keras_labels(Path(path))
-    if labels is None:
+    metrics = Path(path).parent / "metrics.json"
+    if not metrics.is_file():
         return f"no metrics.json beside {path} says which classes it was trained on"
-    seen = [c for c in classes if c in labels]
+    m = json.loads(metrics.read_text())
+    seen = [c for c in classes if c in m.get("labels", classes)]
     if seen:
         return f"{path} was trained on {', '.join(seen)} images, so it has seen the held-out folds"
+    config = m.get("config") or {}
+    for parent in (config.get("init"), config.get("teacher")):
+        leak = init_leak(parent, classes) if parent else None
+        if leak:
+            return leak
     return None
 
 
