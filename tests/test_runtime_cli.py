@@ -14,9 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
+from edge_runtime.commands.common import command_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,3 +172,31 @@ def test_sigterm_mid_stream_flushes_a_summary_and_exits_0(tiny_onnx_model, tmp_p
     assert "stopped by signal" in err
     rows = csv_path.read_text().splitlines()
     assert len(rows) == last["summary"]["frames"] + 1  # header + one row per frame, flushed
+
+
+def test_recorded_command_keeps_options_given_even_at_their_default():
+    """Cards record the command; `--arch b --seed 0` must survive a later change of defaults."""
+    demo = typer.Typer()
+    seen: list[str] = []
+
+    @demo.command()
+    def train(
+        ctx: typer.Context,
+        data: str = typer.Option(...),
+        arch: str = typer.Option("b"),
+        seed: int = typer.Option(0),
+        lr: float = typer.Option(1e-3),
+        tta: bool = typer.Option(False, "--tta/--no-tta"),
+        resume: bool = typer.Option(False, "--resume"),
+    ) -> None:
+        seen.append(command_line(ctx))
+
+    @demo.command()
+    def other() -> None: ...
+
+    for argv in (["--arch", "b", "--seed", "0", "--no-tta"], ["--resume"]):
+        assert CliRunner().invoke(demo, ["train", "--data", "x", *argv]).exit_code == 0
+    assert seen == [
+        "edge-fer train --data x --arch b --seed 0 --no-tta",
+        "edge-fer train --data x --resume",
+    ]

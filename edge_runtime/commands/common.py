@@ -56,19 +56,22 @@ def is_tty() -> bool:
 
 
 def command_line(ctx: typer.Context) -> str:
-    """The invoked command as a shell line (arguments, then options that differ from their
-    defaults), to record in metrics and model cards so a run can be repeated exactly."""
+    """The invoked command as a shell line (arguments, then options given on the command line
+    or differing from their defaults), to record in metrics and model cards so a run can be
+    repeated exactly, even after a default changes."""
     import shlex
 
     args: list[str] = []
     opts: list[str] = []
     for p in ctx.command.params:
         value = ctx.params.get(p.name)
+        source = ctx.get_parameter_source(p.name)
+        given = source is not None and source.name == "COMMANDLINE"
         if getattr(p, "param_type_name", "") == "argument":
             args += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
-        elif value is not None and value != p.default:
+        elif value is not None and (given or value != p.default):
             if getattr(p, "is_flag", False):
-                opts.append(p.opts[0] if value else p.secondary_opts[0])
+                opts += [p.opts[0]] if value else p.secondary_opts[:1]
             else:
                 opts += [p.opts[0], str(value)]
     return shlex.join(["edge-fer", ctx.info_name or "", *args, *opts])
