@@ -34,7 +34,7 @@ happy_sad-backbone:
 # (accuracy, sizes, int8 speed-up, provenance) go to benchmarks/family/. --force: a tiny
 # model's int8 can be slower than its fp32, which its card then says.
 # vgg is the shipped models (make models): their cards are in $(MODELS).
-# c costs ~4 min per happy/sad epoch and ~9 min per fer7 epoch on 2 cores, so its runs are
+# c costs ~3.5 min per happy/sad epoch and ~7.5 min per fer7 epoch on 2 cores, so its runs are
 # short and its figures a floor.
 FAMILY_RUNS ?= poc:all:15 poc:happy,sad:15 a:all:30 a:happy,sad:30 b:all:12 b:happy,sad:12 \
 	c:all:3 c:happy,sad:5
