@@ -267,6 +267,8 @@ def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthet
     child.mkdir()
     (child / "metrics.json").write_text(json.dumps({"labels": ["angry"], "config": {"init": init}}))
     assert "has seen the held-out folds" in init_leak(str(child / "model.keras"), ("happy",))
+    (child / "metrics.json").write_text("{not json")
+    assert "no readable metrics.json" in init_leak(str(child / "model.keras"), ("happy",))
 
     args = ["train", "--data", str(synthetic_zip), "--arch", "poc", "--epochs", "1", "--init", init]
     res = CliRunner().invoke(app, [*args, "--classes", "sad,happy", "--out", str(tmp_path / "ft")])

@@ -191,6 +191,15 @@ def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
         layer.set_weights(s.get_weights())
 
 
+def run_metrics(path: str) -> dict | None:
+    """The metrics.json the training run of the model at `path` wrote beside it, or None."""
+    try:
+        m = json.loads((Path(path).parent / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
 def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
     """Why k-fold scores of a run started from `path` would be inflated, or None.
 
@@ -198,10 +207,9 @@ def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
     held-out fold image was in its training data. The models it started from or was distilled
     from (their metrics.json) must not have seen one either.
     """
-    metrics = Path(path).parent / "metrics.json"
-    if not metrics.is_file():
-        return f"no metrics.json beside {path} says which classes it was trained on"
-    m = json.loads(metrics.read_text())
+    m = run_metrics(path)
+    if m is None:
+        return f"no readable metrics.json beside {path} says which classes it was trained on"
     seen = [c for c in classes if c in m.get("labels", classes)]
     if seen:
         return f"{path} was trained on {', '.join(seen)} images, so it has seen the held-out folds"
@@ -429,8 +437,7 @@ def _provenance(path: str) -> dict | None:
     """Where a teacher or starting model came from: path, labels, command, k-fold scores."""
     if not path:
         return None
-    metrics = Path(path).parent / "metrics.json"
-    m = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    m = run_metrics(path) or {}
     return {"path": path, "labels": m.get("labels"), "command": m.get("command"), "cv": m.get("cv")}
 
 
