@@ -34,7 +34,13 @@ def render_markdown(card: dict) -> str:
         + (", test-time flip averaging in the graph" if card.get("flip_tta") else "")
         + ". Input `image` float32 "
         "[N, 1, 48, 48] NCHW, raw gray pixels 0..255 (scaled inside the graph); output "
-        f"`probabilities` [N, {len(card['labels'])}].",
+        f"`probabilities` [N, {len(card['labels'])}]."
+        + (
+            f" The network predicts {', '.join(card['columns_of'])}; this model outputs the "
+            f"probabilities of {', '.join(card['labels'])} among them, renormalised."
+            if card.get("columns_of")
+            else ""
+        ),
         "",
         "## Accuracy",
         "",
@@ -60,7 +66,14 @@ def render_markdown(card: dict) -> str:
         lines += [
             f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "
             f"repeats): accuracy {_pct(cv['accuracy_mean'])} +- {100 * cv['accuracy_std']:.2f}, "
-            f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}.",
+            f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}."
+            + (
+                f" The fold models were trained on {', '.join(cv['trained_on'])}; each is "
+                f"scored on its held-out {', '.join(cv['scored_on'])} images, answering among "
+                "those classes."
+                if cv.get("scored_on")
+                else ""
+            ),
             "",
             "| repeat | fold | n | accuracy | macro-F1 |",
             "|---|---|---|---|---|",

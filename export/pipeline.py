@@ -75,6 +75,41 @@ def _training_metrics(keras_path: Path) -> dict:
     return {}
 
 
+def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> dict:
+    """The card's training record. A model exported for a subset of its classes gets the
+    k-fold of its run (or its teacher's run) scored on that subset: fer7 fold models answering
+    happy vs sad, not their 7-class scores."""
+    from train.fit import kfold_on_task
+
+    block = {
+        k: metrics.get(k)
+        for k in (
+            "command",
+            "data",
+            "epochs",
+            "best_epoch",
+            "wall_seconds",
+            "seconds_per_epoch",
+            "cv",
+            "teacher",
+            "init",
+            "config",
+        )
+    }
+    if columns is None:
+        return block
+    owner = block if block.get("cv") else block.get("teacher") or {}
+    if owner.get("cv"):
+        run_dir = keras_path.parent if owner is block else Path(owner["path"]).parent
+        owner["cv"] = kfold_on_task(run_dir, full, tuple(classes))
+        if owner["cv"] is None:
+            print(
+                f"edge-fer: warning: the k-fold of {run_dir} cannot be scored on "
+                f"{', '.join(classes)} (fold models or its data missing); the card omits it"
+            )
+    return block
+
+
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
     """(calibration pool, evaluation split, its name, final-report split or None)."""
     from train.data import DataError
@@ -103,23 +138,31 @@ def _pick_splits(ds) -> tuple[object, object, str, object | None]:
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
     from train.data import DataError, load
-    from train.fit import library_versions, predict
+    from train.fit import library_versions, predict, task_probs
     from train.keras_io import load_keras
 
     model = load_keras(opts.keras_path)
     metrics = _training_metrics(opts.keras_path)
     n_out = int(model.output_shape[-1])
-    classes = opts.classes or tuple(metrics.get("labels", ()))
+    labels = tuple(metrics.get("labels", ())) or opts.classes
+    classes = opts.classes or labels
     if not classes:
         raise ExportError(
             f"{opts.keras_path}: no metrics.json beside the model to take labels from; "
             "pass --classes"
         )
-    if len(classes) != n_out:
+    if len(labels) != n_out:
         raise ExportError(
-            f"--classes has {len(classes)} classes ({','.join(classes)}) "
+            f"--classes has {len(labels)} classes ({','.join(labels)}) "
             f"but the model outputs {n_out}"
         )
+    missing = [c for c in classes if c not in labels]
+    if missing:
+        raise ExportError(
+            f"--classes: the model does not predict {', '.join(missing)} "
+            f"(it predicts {', '.join(labels)})"
+        )
+    columns = None if classes == labels else [labels.index(c) for c in classes]
     name = opts.name or task_name(tuple(classes))
     out = opts.out
     targets = {k: out / f"{name}.{k}" for k in ("fp32.onnx", "int8.onnx", "card.json", "md")}
@@ -128,7 +171,8 @@ def run_export(opts: ExportOptions) -> dict:
         raise ExportError(f"{existing[0]} exists; pass --overwrite to replace it")
 
     try:
-        ds = load(opts.calibration).task(tuple(classes))
+        full = load(opts.calibration)
+        ds = full.task(tuple(classes))
     except DataError as e:
         raise ExportError(str(e)) from None
     pool, evaluation, eval_name, final = _pick_splits(ds)
@@ -146,13 +190,18 @@ def run_export(opts: ExportOptions) -> dict:
         base_info = ModelInfo(
             labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
         )
-        proto = keras_to_onnx(model, OPSET, flip_tta=opts.flip_tta)
+        proto = keras_to_onnx(model, OPSET, flip_tta=opts.flip_tta, columns=columns)
         set_metadata(proto, base_info.to_metadata())
         fp32_tmp = tmp / "fp32.onnx"
         fp32_tmp.write_bytes(proto.SerializeToString())
         transposes = count_ops(proto, "Transpose")
 
-        keras_fn = (with_flip if opts.flip_tta else _same)(lambda x: predict(model, x))
+        model_fn = (with_flip if opts.flip_tta else _same)(lambda x: predict(model, x))
+
+        def keras_fn(x: np.ndarray) -> np.ndarray:
+            probs = model_fn(x)
+            return probs if columns is None else task_probs(probs, labels, classes)
+
         keras_eval = keras_fn(evaluation.images)
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
@@ -292,21 +341,8 @@ def run_export(opts: ExportOptions) -> dict:
             "opset": OPSET,
             "flip_tta": opts.flip_tta,
             "transpose_nodes_fp32": transposes,
-            "training": {
-                k: metrics.get(k)
-                for k in (
-                    "command",
-                    "data",
-                    "epochs",
-                    "best_epoch",
-                    "wall_seconds",
-                    "seconds_per_epoch",
-                    "cv",
-                    "teacher",
-                    "init",
-                    "config",
-                )
-            },
+            "columns_of": list(labels) if columns else None,
+            "training": _training_block(opts.keras_path, metrics, full, classes, columns),
             "evaluation": evaluation_fig,
             "final_report": final_fig,
             "parity": parity,

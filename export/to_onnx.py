@@ -17,10 +17,13 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
 
-def keras_to_onnx(model, opset: int = OPSET, flip_tta: bool = False):
+def keras_to_onnx(
+    model, opset: int = OPSET, flip_tta: bool = False, columns: list[int] | None = None
+):
     """An onnx.ModelProto of `model` (inference mode): input `image` float32 [N, 1, H, W]
     of raw 0..255 pixels, output `probabilities` [N, C]. With `flip_tta` the graph averages
-    the probabilities of each face and its mirror image (test-time augmentation)."""
+    the probabilities of each face and its mirror image (test-time augmentation). With
+    `columns` it outputs only those classes' probabilities, renormalised to sum to 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tf2onnx
@@ -33,6 +36,9 @@ def keras_to_onnx(model, opset: int = OPSET, flip_tta: bool = False):
         probs = model(image, training=False)
         if flip_tta:
             probs = (probs + model(tf.reverse(image, axis=[2]), training=False)) / 2.0
+        if columns is not None:
+            probs = tf.gather(probs, columns, axis=1)
+            probs = probs / tf.maximum(tf.reduce_sum(probs, axis=1, keepdims=True), 1e-12)
         return {OUTPUT_NAME: probs}
 
     proto, _ = tf2onnx.convert.from_function(

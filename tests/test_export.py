@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import SHARED_ZIP, needs_training_stack
+from train_fixtures import SHARED_ZIP, needs_training_stack, write_synthetic_zip
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import EmotionClassifier
@@ -157,8 +157,8 @@ def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):
             "not a .keras model",
         ),
         (
-            [model, "--calibration", str(synthetic_zip), "--classes", "happy,sad,fear"],
-            "model outputs 2",
+            [model, "--calibration", str(synthetic_zip), "--classes", "happy,fear"],
+            "the model does not predict fear (it predicts happy, sad)",
         ),
         (
             [model, "--calibration", str(synthetic_zip), "--out", str(exported)],
@@ -179,6 +179,34 @@ def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):
         assert res.exit_code == 2, (args, res.output)
         assert message in res.output, (message, res.output)
         assert "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
+    """happy_sad from a 3-class k-fold run: 2 outputs summing to 1, the fold models re-scored
+    on their held-out happy and sad images only."""
+    needs_training_stack()
+    data = write_synthetic_zip(tmp_path / "three.zip", classes=("happy", "sad", "neutral"))
+    run = tmp_path / "cv"
+    res = CliRunner().invoke(app, [
+        "train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
+        "--epochs", "1", "--cv", "2", "--cv-final", "ensemble", "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    res = _export(str(run / "model.keras"), "--calibration", str(data), "--classes", "sad,happy",
+                  "--out", str(tmp_path / "m"), "--tta", "--force")
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "m" / "sad_happy.card.json").read_text())
+    assert card["labels"] == ["sad", "happy"]
+    assert card["columns_of"] == ["happy", "sad", "neutral"]
+    assert card["parity"]["keras_fp32_top1_identical"] and card["evaluation"]["fp32"]["n"] == 120
+    cv = card["training"]["cv"]
+    assert cv["scored_on"] == ["sad", "happy"] and cv["trained_on"] == card["columns_of"]
+    assert sum(f["n"] for f in cv["per_fold"]) == 300  # each happy/sad training image once
+    md = (tmp_path / "m" / "sad_happy.md").read_text()
+    assert "scored on its held-out sad, happy images" in md
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    probs = EmotionClassifier(tmp_path / "m" / "sad_happy.fp32.onnx").predict_proba(faces)
+    assert probs.shape == (4, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_lambda_model_is_refused(tmp_path, synthetic_zip):

@@ -162,8 +162,47 @@ def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> 
     missing = [c for c in classes if c not in labels]
     if missing:
         raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
+    return task_probs(probs, labels, classes)
+
+
+def task_probs(probs: np.ndarray, labels: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray:
+    """The probabilities of `classes` (a subset of the model's `labels`), renormalised to sum
+    to 1: how a fer7 model answers happy vs sad."""
     cols = probs[:, [labels.index(c) for c in classes]]
     return cols / np.maximum(cols.sum(axis=1, keepdims=True), 1e-12)
+
+
+def kfold_on_task(run_dir: Path, ds: Dataset, classes: tuple[str, ...]) -> dict | None:
+    """The k-fold of the run in `run_dir` scored on `classes` only: each fold model answers,
+    over those classes, for its held-out images of those classes (single pass, as the run's own
+    fold scores). `ds` is the run's dataset with all its classes. None when the run was not a
+    k-fold, kept no fold models, or `ds` is not its data."""
+    m = run_metrics(str(run_dir / "model.keras")) or {}
+    cv, config = m.get("cv"), m.get("config") or {}
+    if not cv or (m.get("data") or {}).get("sha256") != ds.digest:
+        return None
+    labels = tuple(m["labels"])
+    base = ds.task(labels)
+    base = base.split("train") if {"Training", "train"} & set(base.splits.tolist()) else base
+    keras = _keras()
+    keep = np.isin(base.labels, [labels.index(c) for c in classes])
+    index = {labels.index(c): i for i, c in enumerate(classes)}
+    per_fold = []
+    for i, (_, held) in enumerate(fold_indices(base.labels, cv["folds"], cv["repeats"],
+                                               config.get("seed", 0))):
+        r, k = divmod(i, cv["folds"])
+        path = run_dir / "folds" / f"r{r + 1}_k{k + 1}" / "model.keras"
+        if not path.is_file():
+            return None
+        held = held[keep[held]]
+        probs = task_probs(predict(keras.saving.load_model(path, safe_mode=True),
+                                   base.images[held]), labels, classes)
+        truth = np.array([index[v] for v in base.labels[held].tolist()])
+        rep = report(truth, probs.argmax(1), classes)
+        per_fold.append({"repeat": r + 1, "fold": k + 1, "n": rep["n"],
+                         "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]})
+    return {**_cv_summary(per_fold, cv["folds"], cv["repeats"], cv.get("final")),
+            "scored_on": list(classes), "trained_on": list(labels)}
 
 
 def _weighted_layers(model) -> list:
@@ -490,17 +529,7 @@ def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
         models.append(model)
         histories.append(state["history"])
     acc = np.array([f["accuracy"] for f in folds])
-    f1 = np.array([f["macro_f1"] for f in folds])
-    cv = {
-        "folds": cfg.cv,
-        "repeats": cfg.repeats,
-        "per_fold": folds,
-        "accuracy_mean": float(acc.mean()),
-        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-        "macro_f1_mean": float(f1.mean()),
-        "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
-        "final": cfg.cv_final,
-    }
+    cv = _cv_summary(folds, cfg.cv, cfg.repeats, cfg.cv_final)
     print(
         f"cv {cfg.cv}x{cfg.repeats}: "
         f"accuracy {cv['accuracy_mean']:.4f} +- {cv['accuracy_std']:.4f}, "
@@ -517,6 +546,21 @@ def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
         model, state = _fit_fixed(fold_cfg, train, val, out / "refit", "refit", resume, 0)
         history = state["history"]
     return model, history, cv
+
+
+def _cv_summary(folds: list[dict], k: int, repeats: int, final: str | None) -> dict:
+    acc = np.array([f["accuracy"] for f in folds])
+    f1 = np.array([f["macro_f1"] for f in folds])
+    return {
+        "folds": k,
+        "repeats": repeats,
+        "per_fold": folds,
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "macro_f1_mean": float(f1.mean()),
+        "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+        "final": final,
+    }
 
 
 def _fit_fixed(cfg, train, held, workdir, name, resume, data_seed):

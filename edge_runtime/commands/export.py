@@ -18,7 +18,11 @@ def export(
         help="Dataset: its training split calibrates int8, PublicTest/test checks parity.",
     ),
     classes: str = typer.Option(
-        None, "--classes", help="Labels in output order (default: from metrics.json)."
+        None,
+        "--classes",
+        help="Export only these of the model's classes, e.g. happy,sad from a fer7 model "
+        "(their probabilities renormalised); for a model without metrics.json, its labels "
+        "in output order.",
     ),
     out: Path = typer.Option(Path("models"), "--out", help="Output directory."),
     name: str = typer.Option(None, "--name", help="File name stem (default: the task name)."),
