@@ -1,5 +1,9 @@
-"""The `--demo` input: matplotlib's sample photo of Grace Hopper, found without importing
-matplotlib, and a simulated camera that pans and zooms over it."""
+"""The `--demo` input: scikit-image's sample photo of astronaut Eileen Collins, found without
+importing scikit-image, and a simulated camera that pans and zooms over it.
+
+A smiling face, so the demo shows the bundled models answering "happy". (matplotlib's Grace
+Hopper portrait, the other sample face on most machines, is unsmiling: fer7 reads it neutral.)
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEMO_PHOTO = ("mpl-data", "sample_data", "grace_hopper.jpg")
+DEMO_PACKAGE = "skimage"
+DEMO_PHOTO = ("data", "astronaut.png")
 NO_DEMO_PHOTO = (
-    "--demo uses the sample photo that matplotlib ships; `pip install matplotlib` "
+    "--demo uses the sample photo that scikit-image ships; `pip install scikit-image` "
     "or pass an image or video instead"
 )
 
 
 def demo_photo_path() -> Path | None:
-    """Path of matplotlib's grace_hopper.jpg, located without importing matplotlib."""
+    """Path of scikit-image's astronaut.png, located without importing scikit-image."""
     try:
-        spec = importlib.util.find_spec("matplotlib")
+        spec = importlib.util.find_spec(DEMO_PACKAGE)
     except (ImportError, ValueError):
         return None
     if spec is None:

@@ -1,4 +1,5 @@
-"""The device runtime never loads TensorFlow, Keras or matplotlib (not even for --demo)."""
+"""The device runtime never loads TensorFlow, Keras, matplotlib or scikit-image (not even for
+--demo, whose photo scikit-image ships)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ except SystemExit as e:
     code = e.code
 else:
     code = 0
-heavy = [m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules]
+heavy = [m for m in ("tensorflow", "keras", "matplotlib", "skimage") if m in sys.modules]
 print("RESULT " + json.dumps({"code": code, "heavy": heavy}))
 """
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from edge_runtime.classifier import bundled_models
 from edge_runtime.cli import app
+from edge_runtime.demo import demo_photo_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FER2013 = SHARED / "datasets" / "fer2013.zip"
@@ -54,3 +55,17 @@ def test_justin_smiles(name):
     assert res.exit_code == 0, res.output
     faces = json.loads(res.output.strip().splitlines()[-1])["faces"]
     assert len(faces) == 1 and faces[0]["label"] == "happy"
+
+
+@pytest.mark.skipif(demo_photo_path() is None, reason="scikit-image (the demo photo) not installed")
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_the_demo_says_happy(name):
+    """`edge-fer run --demo`: the camera pans and zooms over a smiling face; the tracked face
+    reads happy in every frame it is found (haar's rare second box, on the suit, is ignored)."""
+    res = CliRunner().invoke(app, ["run", "--demo", "--model", name, "--json"])
+    assert res.exit_code == 0, res.output
+    frames = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    frames = [f for f in frames if "faces" in f]
+    best = [max(f["faces"], key=lambda face: face["score"]) for f in frames if f["faces"]]
+    assert len(best) >= 0.9 * len(frames) and len(frames) >= 100
+    assert all(face["label"] == "happy" for face in best)

@@ -27,7 +27,7 @@ def predict(
     inputs: list[str] = typer.Argument(
         None, help="Image files, directories (searched recursively), globs or http(s) URLs."
     ),
-    demo: bool = typer.Option(False, "--demo", help="Use matplotlib's sample portrait."),
+    demo: bool = typer.Option(False, "--demo", help="Use scikit-image's sample photo."),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     detector: str = typer.Option("haar", "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
