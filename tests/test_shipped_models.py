@@ -18,9 +18,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 FER2013 = SHARED / "datasets" / "fer2013.zip"
 JUSTIN = SHARED / "samples" / "justin.jpg"
 
-# Floors for the int8 files on PrivateTest, a little under what `edge-fer evaluate` measured
-# when they were shipped (see each model's card). Raise them when a better model ships.
-FLOORS = {"happy_sad": 0.905, "fer7": 0.645}
+# Floors for the int8 files on PrivateTest: the bar of issue #5 where the shipped file meets it
+# (happy_sad 94.0%), else a little under what `edge-fer evaluate` measured when it shipped
+# (fer7; the bar is 68.0%). Raise them when a better model ships.
+FLOORS = {"happy_sad": 0.940, "fer7": 0.645}
 
 needs_shared = pytest.mark.skipif(not FER2013.is_file(), reason="../shared/datasets absent")
 
