@@ -100,7 +100,10 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
         return block
     owner = block if block.get("cv") else block.get("teacher") or {}
     if owner.get("cv"):
-        run_dir = keras_path.parent if owner is block else Path(owner["path"]).parent
+        teacher = Path(owner.get("path", ""))
+        run_dir = keras_path.parent if owner is block else (
+            teacher if teacher.is_dir() else teacher.parent
+        )
         owner["cv"] = kfold_on_task(run_dir, full, tuple(classes))
         if owner["cv"] is None:
             print(

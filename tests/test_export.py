@@ -208,6 +208,17 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     probs = EmotionClassifier(tmp_path / "m" / "sad_happy.fp32.onnx").predict_proba(faces)
     assert probs.shape == (4, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
+    # a student distilled from the run's fold models carries their k-fold, scored the same way
+    res = CliRunner().invoke(app, [
+        "train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
+        "--epochs", "1", "--teacher", str(run), "--out", str(tmp_path / "student")])
+    assert res.exit_code == 0, res.output
+    res = _export(str(tmp_path / "student" / "model.keras"), "--calibration", str(data),
+                  "--classes", "sad,happy", "--out", str(tmp_path / "s"), "--force")
+    assert res.exit_code == 0, res.output
+    student = json.loads((tmp_path / "s" / "sad_happy.card.json").read_text())
+    assert student["training"]["teacher"]["cv"] == cv
+
 
 def test_lambda_model_is_refused(tmp_path, synthetic_zip):
     needs_training_stack()

@@ -214,6 +214,18 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     ens = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert ens.output_shape == (None, 2)
 
+    from train.data import load
+    from train.fit import teacher_targets
+
+    images = load(synthetic_zip).split("PublicTest").images[:10]
+    members = sorted(out.glob("folds/*/model.keras"))
+    mean = np.mean([teacher_targets(str(m), images, ("happy", "sad")) for m in members], axis=0)
+    np.testing.assert_allclose(teacher_targets(str(out), images, ("happy", "sad")), mean,
+                               atol=1e-6)  # a k-fold run directory teaches as its fold models
+    res = CliRunner().invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "poc",
+                                   "--epochs", "1", "--teacher", str(out / "folds")])
+    assert res.exit_code == 2 and "not a finished --cv run" in res.output
+
 
 def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic_zip, tmp_path):
     needs_training_stack()

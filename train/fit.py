@@ -143,15 +143,19 @@ def evaluate(model, ds: Dataset) -> dict:
 def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     """A teacher's flip-averaged probabilities over `classes` for `images`.
 
-    A teacher trained on more classes (fer7 teaching happy_sad) gives its columns for
-    `classes`, renormalised; its labels come from the metrics.json beside it.
+    The teacher is a trained `.keras` model, or a `--cv` run directory: the mean of its fold
+    models. A teacher trained on more classes (fer7 teaching happy_sad) gives its columns for
+    `classes`, renormalised; its labels come from its run's metrics.json.
     """
-    from edge_runtime.commands.evaluate import keras_labels
     from train.keras_io import load_keras
 
-    teacher = load_keras(Path(path))
-    probs = (predict(teacher, images) + predict(teacher, images[:, :, ::-1])) / 2.0
-    labels = keras_labels(Path(path))
+    probs = 0.0
+    members = teacher_members(path)
+    for member in members:
+        teacher = load_keras(member)
+        probs = probs + (predict(teacher, images) + predict(teacher, images[:, :, ::-1])) / 2.0
+    probs = probs / len(members)
+    labels = (run_metrics(path) or {}).get("labels")
     if labels is None:
         if probs.shape[1] != len(classes):
             raise ValueError(
@@ -162,7 +166,21 @@ def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> 
     missing = [c for c in classes if c not in labels]
     if missing:
         raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
-    return task_probs(probs, labels, classes)
+    return task_probs(probs, tuple(labels), classes)
+
+
+def teacher_members(path: str) -> list[Path]:
+    """The models a teacher path stands for: the file itself, or a k-fold run's fold models."""
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    members = sorted(p.glob("folds/*/model.keras"))
+    if not members or not (run_metrics(path) or {}).get("cv"):
+        raise ValueError(
+            f"--teacher {path}: a directory, but not a finished --cv run (no metrics.json with "
+            "its k-fold and fold models in folds/)"
+        )
+    return members
 
 
 def task_probs(probs: np.ndarray, labels: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray:
@@ -177,7 +195,7 @@ def kfold_on_task(run_dir: Path, ds: Dataset, classes: tuple[str, ...]) -> dict 
     over those classes, for its held-out images of those classes (single pass, as the run's own
     fold scores). `ds` is the run's dataset with all its classes. None when the run was not a
     k-fold, kept no fold models, or `ds` is not its data."""
-    m = run_metrics(str(run_dir / "model.keras")) or {}
+    m = run_metrics(str(run_dir)) or {}
     cv, config = m.get("cv"), m.get("config") or {}
     if not cv or (m.get("data") or {}).get("sha256") != ds.digest:
         return None
@@ -231,9 +249,11 @@ def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
 
 
 def run_metrics(path: str) -> dict | None:
-    """The metrics.json the training run of the model at `path` wrote beside it, or None."""
+    """The metrics.json of the training run of the model at `path` (beside it), or of the run
+    directory `path`; None when there is none readable."""
+    p = Path(path)
     try:
-        m = json.loads((Path(path).parent / "metrics.json").read_text())
+        m = json.loads(((p if p.is_dir() else p.parent) / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
     return m if isinstance(m, dict) else None

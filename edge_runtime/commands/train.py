@@ -37,8 +37,8 @@ def train(
     teacher: Path = typer.Option(
         None,
         "--teacher",
-        help="Distil: a trained .keras model (e.g. a k-fold ensemble) whose probabilities "
-        "are mixed into the targets.",
+        help="Distil: a trained .keras model, or a --cv run directory (the mean of its fold "
+        "models), whose probabilities are mixed into the targets.",
     ),
     teacher_weight: float = typer.Option(
         0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
@@ -83,13 +83,20 @@ def train(
         raise UserError(f"--strategy {strategy!r}: choose none, mirrored or multiworker")
     if cv == 1 or cv < 0:
         raise UserError("--cv needs at least 2 folds")
-    if teacher is not None and not teacher.is_file():
-        raise UserError(f"--teacher {teacher}: no such file")
+    if teacher is not None and not teacher.exists():
+        raise UserError(f"--teacher {teacher}: no such file or directory")
     if teacher is not None and cv:
         raise UserError(
             "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
             "scores would be inflated; distil in a plain run"
         )
+    if teacher is not None:
+        from train.fit import teacher_members
+
+        try:
+            teacher_members(str(teacher))
+        except ValueError as e:
+            raise UserError(str(e)) from None
     if init is not None and not init.is_file():
         raise UserError(f"--init {init}: no such file")
     if data is None:
