@@ -205,7 +205,8 @@ def camera_source(
 
 
 def video_source(video: str, live: bool | None = None) -> CaptureSource:
-    """`--video PATH_OR_URL`: files are read completely; RTSP-like URLs are live."""
+    """`--video PATH_OR_URL`: files are read completely; RTSP-like URLs are live, and so is
+    any URL with `live=True` (an http MJPEG camera)."""
     scheme = urllib.parse.urlsplit(video).scheme.lower() if "://" in video else ""
     if not scheme:
         p = Path(video).expanduser()

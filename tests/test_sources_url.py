@@ -1,4 +1,5 @@
-"""Image URLs against a server on 127.0.0.1: good, 404, wrong type, too big, too slow."""
+"""URLs against a server on 127.0.0.1: images (good, 404, wrong type, too big, too slow) and
+an http MJPEG camera that hangs up, read live with `run --live`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from edge_runtime.cli import app
 from edge_runtime.image_io import ImageError
 from edge_runtime.image_sources import ImageInput, fetch_url
 
@@ -28,8 +31,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _mjpeg(self, frames: int) -> None:
+        """An IP camera's multipart JPEG stream that hangs up after `frames` frames."""
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        for i in range(frames):
+            jpg = cv2.imencode(".jpg", np.full((48, 64, 3), 8 * i % 256, np.uint8))[1].tobytes()
+            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                             + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
+            time.sleep(0.01)
+
     def do_GET(self):
-        if self.path == "/good.png":
+        if self.path == "/camera.mjpg":
+            self._mjpeg(20)
+        elif self.path == "/good.png":
             self._send(200, "image/png", GOOD)
         elif self.path == "/page":
             self._send(200, "text/html; charset=utf-8", b"<html></html>")
@@ -89,3 +105,17 @@ def test_refused_connection():
 def test_only_http_and_https():
     with pytest.raises(ImageError, match="only http and https"):
         fetch_url("file:///etc/passwd")
+
+
+def test_http_camera_read_live_is_reopened_when_it_hangs_up(server, tiny_onnx_model):
+    url = f"{server}/camera.mjpg"
+    args = ["run", "--model", str(tiny_onnx_model), "--video", url, "--detector", "none", "--json"]
+    res = CliRunner().invoke(app, [*args, "--max-frames", "30"])
+    assert res.exit_code == 0, res.output  # not live: read like a file, ends with the stream
+    assert '"frames": 20' in res.output.splitlines()[-1]
+    res = CliRunner().invoke(app, [*args, "--live", "--max-frames", "30"])
+    assert res.exit_code == 0, res.output
+    assert '"frames": 30' in res.output.splitlines()[-1]
+    assert "stopped delivering frames; reopening" in res.stderr and "reopened" in res.stderr
+    res = CliRunner().invoke(app, ["run", "--model", str(tiny_onnx_model), "--demo", "--live"])
+    assert res.exit_code == 2 and "applies to a --video URL only" in res.stderr

@@ -72,16 +72,20 @@ def stop_on_signals(stop: threading.Event):
 
 
 def _source(camera: str | None, video: str | None, demo: bool, width: int | None,
-            height: int | None, fps: float | None, loop: bool = False) -> FrameSource:
+            height: int | None, fps: float | None, loop: bool = False,
+            live: bool | None = None) -> FrameSource:
     chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
     if len(chosen) != 1:
         raise UserError("choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
                         "--demo" + (f" (got {' and '.join(chosen)})" if chosen else ""))
+    if live is not None and (video is None or "://" not in video):
+        raise UserError("--live/--no-live applies to a --video URL only (cameras are live, "
+                        "files and the demo are not)")
     try:
         if camera is not None:
             return camera_source(camera, width, height, fps)
         if video is not None:
-            source = video_source(video)
+            source = video_source(video, live)
             return LoopSource(source) if loop and not source.live else source
         return LoopSource(DemoSource()) if loop else DemoSource()
     except SourceError as e:
@@ -91,6 +95,12 @@ def _source(camera: str | None, video: str | None, demo: bool, width: int | None
 def run(
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device path."),
     video: str | None = typer.Option(None, "--video", help="Video file or stream URL."),
+    live: bool | None = typer.Option(
+        None, "--live/--no-live",
+        help="Treat the --video URL as a live stream: drop stale frames, reopen it when it "
+             "stops (default: live for rtsp/rtmp/udp/tcp/srt, not for http(s), e.g. an "
+             "MJPEG camera needs --live).",
+    ),
     demo: bool = typer.Option(False, "--demo", help="A simulated camera over a sample photo."),
     width: int | None = typer.Option(None, "--width", help="Camera frame width to ask for."),
     height: int | None = typer.Option(None, "--height", help="Camera frame height to ask for."),
@@ -140,7 +150,7 @@ def run(
     except AddressError as e:
         raise UserError(str(e)) from None
     quiet_opencv()
-    source = _source(camera, video, demo, width, height, fps, loop)
+    source = _source(camera, video, demo, width, height, fps, loop, live)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
                                 smoothing=parse_smoothing(smoothing))
     rec = build_recognizer(model, detector, detector_model, threads, options)
