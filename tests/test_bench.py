@@ -285,3 +285,16 @@ def test_keras_rows_beside_onnx(exported, trained_run):
     for r in rows:
         check_latency_row(r)
         assert r["model"] == "happy_sad" and r["speedup_vs_fp32"] > 0
+    assert "mirror image" not in res.stderr
+
+
+@pytest.mark.slow
+def test_keras_rows_beside_a_flip_averaging_onnx_are_told_apart(trained_run, synthetic_zip,
+                                                                 tmp_path):
+    res = CliRunner().invoke(app, ["export", str(trained_run / "model.keras"), "--calibration",
+                                   str(synthetic_zip), "--out", str(tmp_path), "--tta", "--force"])
+    assert res.exit_code == 0, res.output
+    res = cli(tmp_path / "happy_sad.fp32.onnx", f"happy_sad={trained_run / 'model.keras'}",
+              "--threads", "1", "--batch", "1", "--runs", "4", "--warmup", "1", "--json")
+    assert res.exit_code == 0, res.output
+    assert "happy_sad: its ONNX files average each face with its mirror image" in res.stderr

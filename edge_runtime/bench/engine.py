@@ -233,6 +233,17 @@ def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None
     return rows
 
 
+def _note_flip_tta(runners: dict, note: Callable[[str], None]) -> None:
+    """Say where a model's Keras and ONNX rows are not the same computation."""
+    keras_models = {m for (m, fmt, _t) in runners if fmt in KERAS_ROWS}
+    for (model, fmt, _t), r in runners.items():
+        if model in keras_models and fmt not in KERAS_ROWS and r.clf.info.card.get("flip_tta"):
+            note(f"{model}: its ONNX files average each face with its mirror image inside the "
+                 "graph (two passes); its Keras rows run the trained network once, so their "
+                 "accuracy and latency are not the same computation")
+            keras_models.discard(model)
+
+
 def run_bench(cfg: BenchConfig, show_progress: bool = False,
               on_note: Callable[[str], None] | None = None) -> BenchResult:
     """Measure everything `cfg` asks for. BenchError for a bad input, before the long part."""
@@ -268,6 +279,7 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
                                                         fmt.split("-")[1], t, keras_cache)
             else:
                 runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t)
+        _note_flip_tta(runners, note)
         acc = _accuracy(runners, part, split, progress, note) if part is not None else {}
         rows = _video_rows(cfg, progress, note) if cfg.video else []
 
