@@ -84,6 +84,21 @@ def render_markdown(card: dict) -> str:
             ],
             "",
         ]
+    members = card.get("members") or []
+    if members:
+        lines += [
+            f"An ensemble of {len(members)} trained models: its output is the mean of their "
+            "probabilities.",
+            "",
+            "| model | architecture | training command | epochs | wall time s |",
+            "|---|---|---|---|---|",
+            *[
+                f"| `{m['model']}` | `{(m.get('config') or {}).get('arch', '?')}` | "
+                f"`{m.get('command') or 'unknown'}` | {m.get('epochs')} | {m.get('wall_seconds')} |"
+                for m in members
+            ],
+            "",
+        ]
     lines += [
         "## Files",
         "",
@@ -128,9 +143,12 @@ def render_markdown(card: dict) -> str:
         "",
         "## Provenance",
         "",
-        f"- training: `{t.get('command') or 'unknown'}`",
+        *(
+            [f"- training: `{m.get('command') or 'unknown'}`" for m in members]
+            or [f"- training: `{t.get('command') or 'unknown'}`"]
+        ),
         f"- data sha256: `{(t.get('data') or {}).get('sha256', 'unknown')}`",
-        f"- epochs: {t.get('epochs')}, wall time {t.get('wall_seconds')} s",
+        *([] if members else [f"- epochs: {t.get('epochs')}, wall time {t.get('wall_seconds')} s"]),
         f"- export: `{card.get('export_command') or 'unknown'}`",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
         "",

@@ -35,7 +35,7 @@ class ExportError(EdgeFerError):
 
 @dataclass
 class ExportOptions:
-    keras_path: Path
+    keras_paths: tuple[Path, ...]
     calibration: Path
     out: Path
     name: str | None = None
@@ -113,6 +113,18 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
     return block
 
 
+def _training_blocks(paths, member_metrics, full, classes, columns) -> dict:
+    """`training` for one model; `training` (the first) and `members` (all) for an ensemble."""
+    blocks = [
+        _training_block(p, m, full, classes, columns)
+        for p, m in zip(paths, member_metrics, strict=True)
+    ]
+    return {"training": blocks[0]} if len(blocks) == 1 else {
+        "training": blocks[0],
+        "members": [{"model": str(p), **b} for p, b in zip(paths, blocks, strict=True)],
+    }
+
+
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
     """(calibration pool, evaluation split, its name, final-report split or None)."""
     from train.data import DataError
@@ -138,20 +150,40 @@ def _pick_splits(ds) -> tuple[object, object, str, object | None]:
     return pool, evaluation, name, final
 
 
+def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
+    """The model to export and each member's training metrics. Several trained models of the
+    same labels become one model answering the mean of their probabilities (an ensemble)."""
+    from train.fit import ensemble
+    from train.keras_io import load_keras
+
+    members = [load_keras(p) for p in paths]
+    metrics = [_training_metrics(p) for p in paths]
+    if len(members) == 1:
+        return members[0], metrics
+    label_sets = {tuple(m.get("labels") or ()) for m in metrics}
+    if len(label_sets) != 1 or () in label_sets:
+        raise ExportError(
+            "an ensemble needs models trained on the same labels, each with its metrics.json: "
+            + "; ".join(f"{p}: {','.join(m.get('labels') or ['unknown'])}"
+                        for p, m in zip(paths, metrics, strict=True))
+        )
+    archs = [m.get("arch") or model.name for m, model in zip(metrics, members, strict=True)]
+    return ensemble(members, "_".join(archs)), metrics
+
+
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
     from train.data import DataError, load
     from train.fit import library_versions, predict, task_probs
-    from train.keras_io import load_keras
 
-    model = load_keras(opts.keras_path)
-    metrics = _training_metrics(opts.keras_path)
+    model, member_metrics = _load_members(opts.keras_paths)
+    metrics = member_metrics[0]
     n_out = int(model.output_shape[-1])
     labels = tuple(metrics.get("labels", ())) or opts.classes
     classes = opts.classes or labels
     if not classes:
         raise ExportError(
-            f"{opts.keras_path}: no metrics.json beside the model to take labels from; "
+            f"{opts.keras_paths[0]}: no metrics.json beside the model to take labels from; "
             "pass --classes"
         )
     if len(labels) != n_out:
@@ -331,7 +363,7 @@ def run_export(opts: ExportOptions) -> dict:
             "name": name,
             "task": base_info.task,
             "labels": list(classes),
-            "arch": metrics.get("arch", model.name),
+            "arch": "+".join(m.get("arch") or model.name for m in member_metrics),
             "params": int(model.count_params()),
             "input": {
                 "name": "image",
@@ -345,7 +377,7 @@ def run_export(opts: ExportOptions) -> dict:
             "flip_tta": opts.flip_tta,
             "transpose_nodes_fp32": transposes,
             "columns_of": list(labels) if columns else None,
-            "training": _training_block(opts.keras_path, metrics, full, classes, columns),
+            **_training_blocks(opts.keras_paths, member_metrics, full, classes, columns),
             "evaluation": evaluation_fig,
             "final_report": final_fig,
             "parity": parity,

@@ -181,6 +181,45 @@ def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):
         assert "Traceback" not in res.output
 
 
+def test_several_models_export_as_the_mean_of_their_probabilities(
+    trained_run, synthetic_zip, exported, tmp_path
+):
+    from train.fit import predict
+    from train.keras_io import load_keras
+
+    other = tmp_path / "other"
+    res = CliRunner().invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "poc",
+                                   "--classes", "happy,sad", "--epochs", "1", "--seed", "1",
+                                   "--out", str(other)])
+    assert res.exit_code == 0, res.output
+    members = [trained_run / "model.keras", other / "model.keras"]
+    res = _export(*map(str, members), "--calibration", str(synthetic_zip),
+                  "--out", str(tmp_path / "ens"), "--name", "ens", "--force")
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "ens" / "ens.card.json").read_text())
+    single = json.loads((exported / "happy_sad.card.json").read_text())
+    assert card["arch"] == "poc+poc" and card["params"] == 2 * single["params"]
+    assert [m["model"] for m in card["members"]] == [str(p) for p in members]
+    assert card["members"][1]["config"]["seed"] == 1
+    md = (tmp_path / "ens" / "ens.md").read_text()
+    assert "An ensemble of 2 trained models" in md and md.count("- training: `edge-fer") == 2
+    faces = np.random.default_rng(2).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    expected = np.mean([predict(load_keras(p), faces) for p in members], axis=0)
+    got = EmotionClassifier(tmp_path / "ens" / "ens.fp32.onnx").predict_proba(faces)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+    # members must answer the same labels, in the same order
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    (swapped / "model.keras").write_bytes((other / "model.keras").read_bytes())
+    metrics = json.loads((other / "metrics.json").read_text())
+    (swapped / "metrics.json").write_text(json.dumps({**metrics, "labels": ["sad", "happy"]}))
+    res = _export(str(members[0]), str(swapped / "model.keras"), "--calibration",
+                  str(synthetic_zip), "--out", str(tmp_path / "bad"), "--force")
+    assert res.exit_code == 2 and "models trained on the same labels" in res.output, res.output
+    assert "Traceback" not in res.output
+
+
 @pytest.mark.slow
 def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     """happy_sad from a 3-class k-fold run: 2 outputs summing to 1, the fold models re-scored

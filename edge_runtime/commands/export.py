@@ -1,4 +1,5 @@
-"""`edge-fer export`: a trained `.keras` model to fp32 and int8 ONNX with a model card."""
+"""`edge-fer export`: a trained `.keras` model (or an ensemble of several) to fp32 and int8
+ONNX with a model card."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from edge_runtime.commands.common import UserError, command_line, info, require_
 
 def export(
     ctx: typer.Context,
-    model: Path = typer.Argument(..., help="Trained model.keras (its metrics.json beside it)."),
+    models: list[Path] = typer.Argument(
+        ...,
+        help="Trained model.keras (its metrics.json beside it); several of the same labels "
+        "export as one model answering the mean of their probabilities.",
+    ),
     calibration: Path = typer.Option(
         ...,
         "--calibration",
@@ -45,17 +50,18 @@ def export(
     from edge_runtime.labels import parse_classes
     from export.pipeline import ExportOptions, run_export
 
-    if not model.is_file():
-        raise UserError(f"{model}: no such file")
-    if model.suffix != ".keras":
-        raise UserError(f"{model}: not a .keras model file")
+    for model in models:
+        if not model.is_file():
+            raise UserError(f"{model}: no such file")
+        if model.suffix != ".keras":
+            raise UserError(f"{model}: not a .keras model file")
     try:
         task = parse_classes(classes) if classes else None
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
     card = run_export(
         ExportOptions(
-            keras_path=model,
+            keras_paths=tuple(models),
             calibration=calibration,
             out=out,
             name=name,
