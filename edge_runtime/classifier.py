@@ -22,7 +22,7 @@ def bundled_models() -> dict[str, Path]:
 
 
 def resolve_model(model: str | os.PathLike | None) -> Path:
-    """A bundled model name (`fer7`, `happy_sad`, `fer7.fp32`) or a path, as an existing file."""
+    """A bundled model name (`fer7`, `happy_sad`, `fer7.int8`) or a path, as an existing file."""
     model = DEFAULT_MODEL if model is None else model
     p = Path(model)
     if p.suffix == ".onnx" or p.exists():
