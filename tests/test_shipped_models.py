@@ -19,10 +19,15 @@ FER2013 = SHARED / "datasets" / "fer2013.zip"
 JUSTIN = SHARED / "samples" / "justin.jpg"
 
 # Floors for the int8 files on PrivateTest, accuracy and macro-F1: a little under what
-# `edge-fer evaluate` measured when they shipped (66.31% / 0.584 and 93.89% / 0.937); the bars
-# of issue #5 are fer7 68.0% / 0.66 and happy_sad 94.0%. Raise them when a better model ships.
-FLOORS = {"happy_sad": 0.935, "fer7": 0.660}
-F1_FLOORS = {"happy_sad": 0.930, "fer7": 0.580}
+# `edge-fer evaluate` measures on every CPU they were checked on. The int8 kernels onnxruntime
+# picks depend on the CPU: on x86 with AVX2 but no VNNI, u8s8 products saturate in 16 bits,
+# and happy_sad scores 93.55% / 0.933 against the card's 93.89% / 0.937 (measured on a CPU
+# with VNNI); fer7 scores its card's 66.31% / 0.584 on both. The bars of issue #5 are fer7
+# 68.0% / 0.66 and happy_sad 94.0%. Raise the floors when a better model ships.
+FLOORS = {"happy_sad": 0.930, "fer7": 0.660}
+F1_FLOORS = {"happy_sad": 0.925, "fer7": 0.580}
+# How far a CPU's int8 kernels may move a card's PrivateTest accuracy (the int8 loss bound)
+CPU_KERNEL_TOLERANCE = 0.005
 
 needs_shared = pytest.mark.skipif(not FER2013.is_file(), reason="../shared/datasets absent")
 
@@ -47,7 +52,8 @@ def test_shipped_int8_accuracy_on_private_test(name):
     assert rep["accuracy"] >= FLOORS[name], (name, rep["accuracy"])
     assert rep["macro_f1"] >= F1_FLOORS[name], (name, rep["macro_f1"])
     card = json.loads(bundled_models()[name].with_name(f"{name}.card.json").read_text())
-    assert rep["accuracy"] == pytest.approx(card["final_report"]["int8"]["accuracy"], abs=1e-9)
+    card_accuracy = card["final_report"]["int8"]["accuracy"]
+    assert rep["accuracy"] == pytest.approx(card_accuracy, abs=CPU_KERNEL_TOLERANCE)
 
 
 @pytest.mark.shared
