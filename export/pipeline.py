@@ -22,7 +22,7 @@ from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
-from export.quantize import CANDIDATES, calibration_sample, preprocess, quantize
+from export.quantize import CANDIDATES, REDUCE_RANGE, calibration_sample, preprocess, quantize
 from export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
 
 MIN_PARITY_IMAGES = 1000
@@ -384,6 +384,7 @@ def run_export(opts: ExportOptions) -> dict:
             "quantization": {
                 "chosen": chosen["candidate"],
                 "per_channel": True,
+                "weight_bits": 7 if REDUCE_RANGE else 8,
                 "calibration": {
                     "source": str(opts.calibration),
                     "images": int(len(calib_idx)),
