@@ -18,9 +18,6 @@ import numpy as np
 
 from edge_runtime.errors import EdgeFerError
 
-# Keras vs ONNX on the same inputs: float32 rounding only.
-MAX_ABS_DIFF = 1e-4
-
 
 class RebuildError(EdgeFerError):
     """An ONNX file whose weights do not fit the architecture its card names."""
@@ -92,6 +89,7 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
     import onnx
     import onnxruntime as ort
 
+    from export.pipeline import ExportOptions
     from train.archs import ARCHS, build
     from train.fit import predict
 
@@ -110,7 +108,7 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_probs = sess.run(None, {sess.get_inputs()[0].name: images[:, None].astype(np.float32)})[0]
     diff = float(np.abs(keras_probs - onnx_probs).max())
-    if not diff <= MAX_ABS_DIFF:
+    if not diff <= ExportOptions.max_prob_diff:
         raise RebuildError(
             f"{onnx_path}: the rebuilt model differs from the file (max |dp| {diff:.2e})"
         )
