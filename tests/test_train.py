@@ -167,13 +167,17 @@ def test_resume_continues_a_killed_run(synthetic_zip, tmp_path):
     proc.wait()
     before = json.loads(state.read_text())
     assert 1 <= before["epoch"] < 3, "the run finished before it could be interrupted"
+    killed_seconds = float((out / "wall_seconds.txt").read_text())
+    assert killed_seconds >= before["history"][0]["seconds"]
     res = _cli(*args, "--resume")
     assert res.returncode == 0, res.stderr
     assert f"resuming after epoch {before['epoch']}" in res.stderr
     history = json.loads(state.read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[0] == before["history"][0]
-    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 3
+    assert metrics["wall_seconds"] >= killed_seconds + history[-1]["seconds"]
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -280,6 +281,23 @@ def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
     return None
 
 
+class _WallClock:
+    """Wall time of a run over all its invocations, saved after every epoch: a run killed
+    mid-way (a session that ends) still counts the time it spent when it is resumed."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        self.prior = float(path.read_text()) if resume and path.is_file() else 0.0
+        self.t0 = time.time()
+
+    @property
+    def seconds(self) -> float:
+        return self.prior + time.time() - self.t0
+
+    def save(self) -> None:
+        self.path.write_text(f"{self.seconds:.1f}")
+
+
 class _Progress:
     """One summary line per epoch on stderr (Keras draws the per-batch bar on a terminal)."""
 
@@ -304,6 +322,7 @@ def fit_one(
     name: str = "train",
     resume: bool = False,
     data_seed: int = 0,
+    on_epoch: Callable[[], None] = lambda: None,
 ):
     """Train one model with per-epoch checkpoints in `workdir`; returns (best model, history).
 
@@ -378,6 +397,7 @@ def fit_one(
             state["wait"] += 1
         model.save(ckpt / "last.keras")
         _write_json(state_file, state)
+        on_epoch()
         if cfg.patience and state["wait"] >= cfg.patience:
             print(f"{name}: early stop, no gain for {cfg.patience} epochs", file=sys.stderr)
             break
@@ -442,17 +462,15 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
     """Plain or k-fold training on `ds` (already reduced to cfg.classes); writes `out`."""
     from train.plots import plot_confusion, plot_curves
 
-    t0 = time.time()
-    prior = out / "wall_seconds.txt"
-    prior_seconds = float(prior.read_text()) if resume and prior.is_file() else 0.0
+    clock = _WallClock(out / "wall_seconds.txt", resume)
     if cfg.cv:
-        model, history, cv = _cross_validate(cfg, ds, out, resume)
+        model, history, cv = _cross_validate(cfg, ds, out, resume, clock.save)
     else:
         train, val, _ = _validation_split(ds)
-        model, state = fit_one(cfg, train, val, out, resume=resume)
+        model, state = fit_one(cfg, train, val, out, resume=resume, on_epoch=clock.save)
         history, cv = state["history"], None
-    wall = prior_seconds + time.time() - t0
-    prior.write_text(f"{wall:.1f}")
+    clock.save()
+    wall = clock.seconds
 
     metrics = {
         "task": task_name(cfg.classes),
@@ -509,7 +527,7 @@ def fold_indices(labels: np.ndarray, k: int, repeats: int, seed: int) -> list:
     return list(rskf.split(np.zeros(len(labels)), labels))
 
 
-def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
+def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool, on_epoch: Callable):
     """Repeated stratified k-fold on the training split; fixed epochs, scored on held-out folds."""
     keras = _keras()
     base = ds.split("train") if {"Training", "train"} & set(ds.splits.tolist()) else ds
@@ -528,7 +546,7 @@ def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
         held = base._take(np.isin(np.arange(len(base)), te))
         fold_cfg.epochs = cfg.epochs
         model, state = _fit_fixed(
-            fold_cfg, train, held, fdir, f"fold r{r + 1}k{k + 1}", resume, i + 1
+            fold_cfg, train, held, fdir, f"fold r{r + 1}k{k + 1}", resume, i + 1, on_epoch
         )
         rep = evaluate(model, held)
         result = {
@@ -563,7 +581,7 @@ def _cross_validate(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool):
         history = []
     else:
         train, val, _ = _validation_split(ds)
-        model, state = _fit_fixed(fold_cfg, train, val, out / "refit", "refit", resume, 0)
+        model, state = _fit_fixed(fold_cfg, train, val, out / "refit", "refit", resume, 0, on_epoch)
         history = state["history"]
     return model, history, cv
 
@@ -583,10 +601,10 @@ def _cv_summary(folds: list[dict], k: int, repeats: int, final: str | None) -> d
     }
 
 
-def _fit_fixed(cfg, train, held, workdir, name, resume, data_seed):
+def _fit_fixed(cfg, train, held, workdir, name, resume, data_seed, on_epoch):
     """Fixed-length training whose kept model is the last epoch (held-out data not peeked at)."""
     keras = _keras()
-    _, state = fit_one(cfg, train, held, workdir, name, resume, data_seed)
+    _, state = fit_one(cfg, train, held, workdir, name, resume, data_seed, on_epoch)
     return keras.saving.load_model(workdir / CHECKPOINT / "last.keras", safe_mode=True), state
 
 
