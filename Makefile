@@ -60,8 +60,9 @@ happy_sad: fer7-vgg fer7-vgg_bn
 # (accuracy, sizes, int8 speed-up, provenance) go to benchmarks/family/. --force: a tiny
 # model's int8 can be slower than its fp32, which its card then says.
 # vgg is the shipped models (make models): their cards are in $(MODELS).
-# c costs ~3.5 min per happy/sad epoch and ~7.5 min per fer7 epoch on 2 cores, and vgg_bn ~5 min
-# per fer7 epoch, so their runs are short and their figures a floor (vgg_bn's 30-epoch fer7 run
+# c costs 3.5-8 min per happy/sad epoch and ~7.5 min per fer7 epoch on 2 cores (machines differ
+# from session to session), and vgg_bn ~6 min per fer7 epoch, so their runs are short and their
+# figures a floor (vgg_bn's 30-epoch fer7 run
 # is the shipped ensemble's second member).
 FAMILY_RUNS ?= poc:all:15 poc:happy,sad:15 a:all:30 a:happy,sad:30 b:all:12 b:happy,sad:12 \
 	vgg_bn:all:5 vgg_bn:happy,sad:5 c:all:3 c:happy,sad:5
