@@ -62,8 +62,7 @@ happy_sad: fer7-vgg fer7-vgg_bn
 # vgg is the shipped models (make models): their cards are in $(MODELS).
 # c costs 3.5-8 min per happy/sad epoch and ~7.5 min per fer7 epoch on 2 cores (machines differ
 # from session to session), and vgg_bn ~6 min per fer7 epoch, so their runs are short and their
-# figures a floor (vgg_bn's 30-epoch fer7 run
-# is the shipped ensemble's second member).
+# figures a floor (vgg_bn's 30-epoch fer7 run is the shipped ensemble's second member).
 FAMILY_RUNS ?= poc:all:15 poc:happy,sad:15 a:all:30 a:happy,sad:30 b:all:12 b:happy,sad:12 \
 	vgg_bn:all:5 vgg_bn:happy,sad:5 c:all:3 c:happy,sad:5
 family:
