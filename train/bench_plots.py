@@ -54,6 +54,55 @@ def _task(r: dict) -> str:
     return f"{len(labels)} classes" if len(labels) != 2 else "+".join(labels)
 
 
+# a label's offsets from its point tried in turn, in points: beside it, then further up or down
+_LABEL_OFFSETS = [(5, 3), (5, -3), (-5, 3), (-5, -3), (5, 13), (5, -13), (-5, 13), (-5, -13),
+                  (5, 23), (5, -23), (-5, 23), (-5, -23)]
+
+
+def _overlap(a, b) -> float:
+    """Area two display-space boxes share."""
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+def _place_labels(ax, pts: list[tuple[float, float]], texts: list[str], avoid: list) -> None:
+    """Label each point at the first offset where its text stays inside the axes and covers no
+    other label, point or artist in `avoid`; when none is free, where it covers the least."""
+    ax.figure.canvas.draw()  # lays out the legend, whose box is then known
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    dots = [ax.transData.transform(p) for p in pts]
+    taken = [a.get_window_extent(renderer) for a in avoid]
+
+    def cost(box) -> float:
+        outside = box.width * box.height - _overlap(box, frame)
+        covered = sum(_overlap(box, b) for b in taken)
+        dots_hit = sum(box.x0 - 4 < px < box.x1 + 4 and box.y0 - 4 < py < box.y1 + 4
+                       for px, py in dots)
+        return outside + covered + 100.0 * dots_hit
+
+    def label(text: str, xy: tuple[float, float], dx: float, dy: float, leader: bool):
+        return ax.annotate(text, xy, textcoords="offset points", xytext=(dx, dy), fontsize=7,
+                           ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
+                           arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"}
+                           if leader else None)
+
+    for (x, y), text in sorted(zip(pts, texts, strict=True), key=lambda t: -t[0][1]):
+        best = None
+        for dx, dy in _LABEL_OFFSETS:
+            trial = label(text, (x, y), dx, dy, leader=False)
+            box = trial.get_window_extent(renderer).padded(2)
+            trial.remove()
+            c = cost(box)
+            if best is None or c < best[0]:
+                best = (c, dx, dy, box)
+            if c == 0:
+                break
+        _, dx, dy, box = best
+        # a leader line tells which point a distant label belongs to
+        label(text, (x, y), dx, dy, leader=abs(dy) > 10)
+        taken.append(box)
+
+
 def write_pareto(rows: list[dict], path: Path, plt) -> bool:
     """One panel per task (accuracies of different label sets are not comparable), each
     with its own Pareto front."""
@@ -70,19 +119,21 @@ def write_pareto(rows: list[dict], path: Path, plt) -> bool:
         fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
         ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
         ax.scatter(fx, fy, c="tab:red", zorder=3)
-        for k, ((x, y), r) in enumerate(zip(pts, group, strict=True)):
-            ax.annotate(_label(r), (x, y), textcoords="offset points", fontsize=7,
-                        xytext=(4, 4 + 9 * (k % 3)))
         xs = [p[0] for p in pts]
         if max(xs) > 10 * min(xs):  # log only for a wide range: narrow ones get ugly ticks
             ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.08)
         ax.set_xlabel(f"median latency, ms (batch {group[0]['batch']}, "
                       f"{group[0]['threads']} thread(s))")
         ax.set_ylabel(f"accuracy, % ({group[0]['eval_split']})")
         ax.set_title(f"Accuracy vs latency: {task}")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     fig.tight_layout()
+    for ax, task in zip(axes[0], tasks, strict=True):
+        group = [r for r in ref if _task(r) == task]
+        _place_labels(ax, [(r["p50_ms"], 100 * r["accuracy"]) for r in group],
+                      [_label(r) for r in group], [ax.get_legend()])
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
