@@ -79,6 +79,20 @@ def test_repeated_stratified_folds():
     assert not np.array_equal(folds[0][1], fold_indices(labels, 5, 2, seed=4)[0][1])
 
 
+def test_class_weights_favour_rare_classes_and_average_one():
+    needs_training_stack()
+    from train.fit import _class_weights
+
+    labels = np.array([0] * 400 + [1] * 100 + [2] * 25)
+    assert _class_weights(labels, 3, "none") is None
+    balanced, root = _class_weights(labels, 3, "balanced"), _class_weights(labels, 3, "sqrt")
+    for w in (balanced, root):
+        assert np.mean([w[c] for c in labels]) == pytest.approx(1.0)
+        assert w[0] < w[1] < w[2]
+    assert balanced[2] / balanced[0] == pytest.approx(16.0)  # inverse frequency
+    assert root[2] / root[0] == pytest.approx(4.0)  # its square root
+
+
 def test_train_writes_every_output_and_refuses_to_overwrite(trained_run, synthetic_zip):
     for name in OUTPUT_FILES:
         assert (trained_run / name).is_file(), name

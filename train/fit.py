@@ -39,7 +39,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     label_smoothing: float = 0.0
-    class_weight: str = "none"  # none | balanced
+    class_weight: str = "none"  # none | balanced | sqrt
     patience: int = 0  # 0 = no early stopping
     cv: int = 0
     repeats: int = 1
@@ -103,10 +103,13 @@ def _lr_at(cfg: TrainConfig, epoch: int) -> float:
 
 
 def _class_weights(labels: np.ndarray, n: int, mode: str) -> dict[int, float] | None:
+    """Loss weight per class: `balanced` is inverse frequency, `sqrt` its square root (rare
+    classes count more, the prior less distorted); both average 1 over the images."""
     if mode == "none":
         return None
-    counts = np.bincount(labels, minlength=n).astype(np.float64)
-    w = counts.sum() / (n * np.maximum(counts, 1))
+    counts = np.maximum(np.bincount(labels, minlength=n).astype(np.float64), 1)
+    w = 1.0 / counts if mode == "balanced" else 1.0 / np.sqrt(counts)
+    w *= counts.sum() / (w * counts).sum()
     return {i: float(v) for i, v in enumerate(w)}
 
 

@@ -29,7 +29,9 @@ def train(
     cv_final: str = typer.Option("best", "--cv-final", help="best | refit | ensemble"),
     seed: int = typer.Option(0, "--seed"),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.5),
-    class_weight: str = typer.Option("none", "--class-weight", help="none | balanced"),
+    class_weight: str = typer.Option(
+        "none", "--class-weight", help="none | balanced (inverse frequency) | sqrt (its root)"
+    ),
     patience: int = typer.Option(
         0, "--patience", help="Early-stop after N epochs without gain (0: off)."
     ),
@@ -77,8 +79,8 @@ def train(
         raise UserError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHS)}")
     if cv_final not in ("best", "refit", "ensemble"):
         raise UserError(f"--cv-final {cv_final!r}: choose best, refit or ensemble")
-    if class_weight not in ("none", "balanced"):
-        raise UserError(f"--class-weight {class_weight!r}: choose none or balanced")
+    if class_weight not in ("none", "balanced", "sqrt"):
+        raise UserError(f"--class-weight {class_weight!r}: choose none, balanced or sqrt")
     if strategy not in ("none", "mirrored", "multiworker"):
         raise UserError(f"--strategy {strategy!r}: choose none, mirrored or multiworker")
     if cv == 1 or cv < 0:
