@@ -85,10 +85,14 @@ def render_markdown(card: dict) -> str:
             "",
         ]
     members = card.get("members") or []
+    n_nets = card.get("networks", len(members) or 1)
+    if n_nets > 1 and not members:
+        lines += [f"An ensemble of {n_nets} networks: its output is the mean of their "
+                  "probabilities.", ""]
     if members:
         lines += [
-            f"An ensemble of {len(members)} trained models: its output is the mean of their "
-            "probabilities.",
+            f"An ensemble of {n_nets} networks from {len(members)} training runs: its output "
+            "is the mean of their probabilities.",
             "",
             "| model | architecture | training command | epochs | wall time s |",
             "|---|---|---|---|---|",

@@ -176,7 +176,7 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
     from train.data import DataError, load
-    from train.fit import library_versions, predict, task_probs
+    from train.fit import library_versions, networks, predict, task_probs
 
     model, member_metrics = _load_members(opts.keras_paths)
     metrics = member_metrics[0]
@@ -367,6 +367,7 @@ def run_export(opts: ExportOptions) -> dict:
             "labels": list(classes),
             "arch": "+".join(m.get("arch") or model.name for m in member_metrics),
             "params": int(model.count_params()),
+            "networks": len(networks(model)),
             "input": {
                 "name": "image",
                 "shape": ["N", 1, 48, 48],

@@ -202,7 +202,8 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     assert [m["model"] for m in card["members"]] == [str(p) for p in members]
     assert card["members"][1]["config"]["seed"] == 1
     md = (tmp_path / "ens" / "ens.md").read_text()
-    assert "An ensemble of 2 trained models" in md and md.count("- training: `edge-fer") == 2
+    assert card["networks"] == 2 and "An ensemble of 2 networks from 2 training runs" in md
+    assert md.count("- training: `edge-fer") == 2
     faces = np.random.default_rng(2).integers(0, 256, (6, 48, 48), dtype=np.uint8)
     expected = np.mean([predict(load_keras(p), faces) for p in members], axis=0)
     got = EmotionClassifier(tmp_path / "ens" / "ens.fp32.onnx").predict_proba(faces)
@@ -243,6 +244,7 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     assert sum(f["n"] for f in cv["per_fold"]) == 300  # each happy/sad training image once
     md = (tmp_path / "m" / "sad_happy.md").read_text()
     assert "scored on its held-out sad, happy images" in md
+    assert card["networks"] == 2 and "An ensemble of 2 networks:" in md
     faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     probs = EmotionClassifier(tmp_path / "m" / "sad_happy.fp32.onnx").predict_proba(faces)
     assert probs.shape == (4, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -233,10 +233,19 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     assert ens.output_shape == (None, 2)
 
     from train.data import load
-    from train.fit import teacher_targets
+    from train.fit import ensemble, networks, predict, teacher_targets
 
     images = load(synthetic_zip).split("PublicTest").images[:10]
     members = sorted(out.glob("folds/*/model.keras"))
+    assert len(networks(ens)) == 4
+    # an ensemble given as a member contributes each of its networks, at equal weight
+    single = keras.saving.load_model(members[0], safe_mode=True)
+    mixed = ensemble([ens, single], "mixed")
+    assert len(networks(mixed)) == 5
+    nets = [keras.saving.load_model(m, safe_mode=True) for m in members] + [single]
+    np.testing.assert_allclose(predict(mixed, images),
+                               np.mean([predict(n, images) for n in nets], axis=0), atol=1e-6)
+
     mean = np.mean([teacher_targets(str(m), images, ("happy", "sad")) for m in members], axis=0)
     np.testing.assert_allclose(teacher_targets(str(out), images, ("happy", "sad")), mean,
                                atol=1e-6)  # a k-fold run directory teaches as its fold models

@@ -611,18 +611,32 @@ def _fit_fixed(cfg, train, held, workdir, name, resume, data_seed, on_epoch):
     return keras.saving.load_model(workdir / CHECKPOINT / "last.keras", safe_mode=True), state
 
 
+ENSEMBLE_SUFFIX = "_ensemble"
+
+
+def networks(model) -> list:
+    """The networks whose mean `model` answers: its members when it is an ensemble, else
+    itself."""
+    if not model.name.endswith(ENSEMBLE_SUFFIX):
+        return [model]
+    keras = _keras()
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
 def ensemble(models: list, name: str):
-    """One Keras model whose output is the mean of the members' probabilities."""
+    """One Keras model whose output is the mean of the members' probabilities. A member that
+    is itself an ensemble (a k-fold run's) gives its networks, so every network weighs the
+    same."""
     keras = _keras()
     from train.archs import INPUT_SHAPE
 
     inputs = keras.Input(INPUT_SHAPE, name="image")
     outs = []
-    for i, m in enumerate(models):
+    for i, m in enumerate(net for model in models for net in networks(model)):
         m.name = f"{name}_member{i + 1}"
         outs.append(m(inputs, training=False))
     out = keras.layers.Average(name="probabilities")(outs) if len(outs) > 1 else outs[0]
-    return keras.Model(inputs, out, name=f"{name}_ensemble")
+    return keras.Model(inputs, out, name=f"{name}{ENSEMBLE_SUFFIX}")
 
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
