@@ -31,6 +31,11 @@ def render_markdown(card: dict) -> str:
         "",
         f"Task **{card['task']}**, labels {', '.join(card['labels'])}. Architecture "
         f"`{card['arch']}`, {card['params']:,} parameters"
+        + (
+            f", input smoothed in the graph (Gaussian, sigma {card['smooth_sigma']:g} px)"
+            if card.get("smooth_sigma")
+            else ""
+        )
         + (", test-time flip averaging in the graph" if card.get("flip_tta") else "")
         + ". Input `image` float32 "
         "[N, 1, 48, 48] NCHW, raw gray pixels 0..255 (scaled inside the graph); output "

@@ -23,6 +23,7 @@ from edge_runtime.model_info import ModelInfo
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
 from export.quantize import CANDIDATES, REDUCE_RANGE, calibration_sample, preprocess, quantize
+from export.smoothing import smooth
 from export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
 
 MIN_PARITY_IMAGES = 1000
@@ -49,6 +50,7 @@ class ExportOptions:
     overwrite: bool = False
     face_margin: float = 0.0
     flip_tta: bool = False
+    smooth_sigma: float = 0.0
     latency_runs: int = 300
     calibration_images: int = 1000
     command: str = ""
@@ -227,13 +229,17 @@ def run_export(opts: ExportOptions) -> dict:
         base_info = ModelInfo(
             labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
         )
-        proto = keras_to_onnx(model, OPSET, flip_tta=opts.flip_tta, columns=columns)
+        proto = keras_to_onnx(
+            model, OPSET, flip_tta=opts.flip_tta, columns=columns, smooth_sigma=opts.smooth_sigma
+        )
         set_metadata(proto, base_info.to_metadata())
         fp32_tmp = tmp / "fp32.onnx"
         fp32_tmp.write_bytes(proto.SerializeToString())
         transposes = count_ops(proto, "Transpose")
 
-        model_fn = (with_flip if opts.flip_tta else _same)(lambda x: predict(model, x))
+        model_fn = (with_flip if opts.flip_tta else _same)(
+            lambda x: predict(model, smooth(x, opts.smooth_sigma))
+        )
 
         def keras_fn(x: np.ndarray) -> np.ndarray:
             probs = model_fn(x)
@@ -378,6 +384,7 @@ def run_export(opts: ExportOptions) -> dict:
             "output": {"name": "probabilities", "shape": ["N", len(classes)]},
             "opset": OPSET,
             "flip_tta": opts.flip_tta,
+            "smooth_sigma": opts.smooth_sigma,
             "transpose_nodes_fp32": transposes,
             "columns_of": list(labels) if columns else None,
             **_training_blocks(opts.keras_paths, member_metrics, full, classes, columns),

@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import os
 
+from export.smoothing import smooth_tf
+
 OPSET = 17
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
 
 def keras_to_onnx(
-    model, opset: int = OPSET, flip_tta: bool = False, columns: list[int] | None = None
+    model,
+    opset: int = OPSET,
+    flip_tta: bool = False,
+    columns: list[int] | None = None,
+    smooth_sigma: float = 0.0,
 ):
     """An onnx.ModelProto of `model` (inference mode): input `image` float32 [N, 1, H, W]
-    of raw 0..255 pixels, output `probabilities` [N, C]. With `flip_tta` the graph averages
-    the probabilities of each face and its mirror image (test-time augmentation). With
-    `columns` it outputs only those classes' probabilities, renormalised to sum to 1."""
+    of raw 0..255 pixels, output `probabilities` [N, C]. With `smooth_sigma` the input is
+    first smoothed (export.smoothing). With `flip_tta` the graph averages the probabilities
+    of each face and its mirror image (test-time augmentation). With `columns` it outputs
+    only those classes' probabilities, renormalised to sum to 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tf2onnx
@@ -33,6 +40,8 @@ def keras_to_onnx(
 
     @tf.function(input_signature=spec)
     def serve(image):
+        if smooth_sigma > 0:
+            image = smooth_tf(image, smooth_sigma)
         probs = model(image, training=False)
         if flip_tta:
             probs = (probs + model(tf.reverse(image, axis=[2]), training=False)) / 2.0

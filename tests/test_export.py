@@ -133,6 +133,40 @@ def test_flip_tta_is_baked_into_the_graph(exported, trained_run, synthetic_zip, 
     np.testing.assert_allclose(tta.predict_proba(faces), expected, atol=1e-5)
 
 
+def test_smoothing_keeps_flat_images_flat_and_matches_in_numpy_and_tensorflow():
+    needs_training_stack()
+    from export.smoothing import kernel, smooth, smooth_tf
+
+    assert kernel(0.8).shape == (7, 7) and kernel(0.8).sum() == pytest.approx(1.0)
+    flat = np.full((2, 48, 48), 200, np.uint8)
+    np.testing.assert_allclose(smooth(flat, 0.8), 200.0, rtol=1e-5)  # borders keep brightness
+    faces = np.random.default_rng(3).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    soft = smooth(faces, 0.8)
+    assert soft.std() < faces.std() and np.array_equal(smooth(faces, 0.0), faces)
+    tf_soft = np.asarray(smooth_tf(faces[..., None].astype(np.float32), 0.8))[..., 0]
+    np.testing.assert_allclose(tf_soft, soft, atol=1e-3)
+
+
+def test_smoothing_is_baked_into_the_graph(exported, trained_run, synthetic_zip, tmp_path):
+    from export.smoothing import smooth
+
+    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
+                  "--out", str(tmp_path), "--force", "--smooth", "0.8")
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "happy_sad.card.json").read_text())
+    assert card["smooth_sigma"] == 0.8 and card["parity"]["keras_fp32_max_abs_diff"] <= 1e-4
+    assert "input smoothed in the graph (Gaussian, sigma 0.8 px)" in (
+        tmp_path / "happy_sad.md").read_text()
+    smoothed = EmotionClassifier(tmp_path / "happy_sad.fp32.onnx")
+    plain = EmotionClassifier(exported / "happy_sad.fp32.onnx")
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(smoothed.predict_proba(faces),
+                               plain.predict_proba(smooth(faces, 0.8)), atol=1e-5)
+    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
+                  "--out", str(tmp_path / "bad"), "--smooth", "-1")
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
 def test_int8_missing_its_bounds_fails_without_force(trained_run, synthetic_zip, tmp_path):
     res = _export(
         str(trained_run / "model.keras"),

@@ -42,6 +42,14 @@ def export(
     flip_tta: bool = typer.Option(
         False, "--tta", help="Bake test-time flip averaging into the graph (2 passes per face)."
     ),
+    smooth: float = typer.Option(
+        0.0,
+        "--smooth",
+        min=0.0,
+        max=3.0,
+        help="Smooth every input face inside the graph with a Gaussian of this sigma (pixels "
+        "of the 48x48 face; 0: off), for a model trained on softer images than it will see.",
+    ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -71,6 +79,7 @@ def export(
             overwrite=overwrite,
             face_margin=face_margin,
             flip_tta=flip_tta,
+            smooth_sigma=smooth,
             command=command_line(ctx),
         )
     )
