@@ -19,13 +19,13 @@ FER2013 = SHARED / "datasets" / "fer2013.zip"
 JUSTIN = SHARED / "samples" / "justin.jpg"
 
 # Floors for the int8 files on PrivateTest, accuracy and macro-F1: a little under what
-# `edge-fer evaluate` measures on every CPU they were checked on. The int8 kernels onnxruntime
-# picks depend on the CPU: on x86 with AVX2 but no VNNI, u8s8 products saturate in 16 bits,
-# and happy_sad scores 93.55% / 0.933 against the card's 93.89% / 0.937 (measured on a CPU
-# with VNNI); fer7 scores its card's 66.31% / 0.584 on both. The bars of issue #5 are fer7
-# 68.0% / 0.66 and happy_sad 94.0%. Raise the floors when a better model ships.
-FLOORS = {"happy_sad": 0.930, "fer7": 0.660}
-F1_FLOORS = {"happy_sad": 0.925, "fer7": 0.580}
+# `edge-fer evaluate` measures. The int8 kernels onnxruntime picks depend on the CPU (on x86
+# with AVX2 but no VNNI, u8s8 products saturate in 16 bits; the 7-bit weights exports write
+# avoid that), so the floors sit half a point under the cards, measured with VNNI: fer7
+# 67.57% / 0.654, happy_sad 94.23% / 0.940. The bars of issue #5 are fer7 68.0% / 0.66 and
+# happy_sad 94.0%. Raise the floors when a better model ships.
+FLOORS = {"happy_sad": 0.937, "fer7": 0.670}
+F1_FLOORS = {"happy_sad": 0.935, "fer7": 0.648}
 # How far a CPU's int8 kernels may move a card's PrivateTest accuracy (the int8 loss bound)
 CPU_KERNEL_TOLERANCE = 0.005
 
