@@ -89,6 +89,12 @@ def render_markdown(card: dict) -> str:
             ],
             "",
         ]
+    else:
+        lines += [
+            "No k-fold estimate: its networks were each trained once on the whole training "
+            "split, so the test-split figures above are its only accuracy figures.",
+            "",
+        ]
     members = card.get("members") or []
     n_nets = card.get("networks", len(members) or 1)
     if n_nets > 1 and not members:

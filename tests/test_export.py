@@ -72,12 +72,14 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
     from export.card import render_markdown
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
+    assert "No k-fold estimate" in render_markdown(card)
     fold = {"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}
     cv = {"folds": 5, "repeats": 2, "per_fold": [fold], "accuracy_mean": 0.9,
           "accuracy_std": 0.01, "macro_f1_mean": 0.89, "macro_f1_std": 0.01}
     card["training"]["teacher"] = {"path": "runs/cv/model.keras", "command": "edge-fer train T",
                                    "cv": cv}
     md = render_markdown(card)
+    assert "No k-fold estimate" not in md
     assert "Distilled from `runs/cv/model.keras`, trained by `edge-fer train T`" in md
     assert "(5 folds x 2 repeats): accuracy 90.00% +- 1.00" in md
     card["training"]["init"] = {"path": "runs/others/model.keras", "labels": ["angry", "fear"],
