@@ -42,9 +42,12 @@ class ExportOptions:
     name: str | None = None
     classes: tuple[str, ...] | None = None
     max_int8_drop: float = 0.5
-    # 7-bit weights (quantize.REDUCE_RANGE) cost agreement: the vgg fer7 member, exported on an
-    # AVX2 CPU without VNNI, agreed 97.91% with fp32 on PublicTest for a 0.17-point drop.
-    min_agreement: float = 0.97
+    # A guard against broken int8 (the AVX2 overflow of quantize.REDUCE_RANGE's comment left
+    # 92-93% of top-1 answers unchanged); the accuracy drop is the bound that counts. 7-bit
+    # weights cost agreement: the vgg fer7 member agreed 97.91% with fp32 on PublicTest for a
+    # 0.17-point drop; one network alone flips more near-ties than a mean of two: the continued
+    # vgg_bn fer7 96.99% for 0.33 points, the two-network fer7 before it 98.72% for 0.02.
+    min_agreement: float = 0.96
     max_prob_diff: float = 1e-4
     force: bool = False
     overwrite: bool = False

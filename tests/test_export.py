@@ -164,6 +164,13 @@ def test_smoothing_is_baked_into_the_graph(exported, trained_run, synthetic_zip,
     faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     np.testing.assert_allclose(smoothed.predict_proba(faces),
                                plain.predict_proba(smooth(faces, 0.8)), atol=1e-5)
+    import onnx
+
+    int8 = onnx.load(str(tmp_path / "happy_sad.int8.onnx")).graph
+    fp32_weights = {t.name: tuple(t.dims) for t in int8.initializer
+                    if t.data_type == onnx.TensorProto.FLOAT}
+    float_convs = [fp32_weights.get(n.input[1]) for n in int8.node if n.op_type == "Conv"]
+    assert (1, 1, 7, 7) in float_convs, "the Gaussian (radius 3) stays a float Conv in int8"
     res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
                   "--out", str(tmp_path / "bad"), "--smooth", "-1")
     assert res.exit_code == 2 and "Traceback" not in res.output
