@@ -71,10 +71,11 @@ happy_sad: fer7-vgg fer7-vgg_bn-cont
 	$(EDGE_FER) export $(HAPPY_SAD_MEMBERS) --calibration $(DATA) --classes happy,sad --out $(EXPORTS) --name happy_sad --tta --smooth 0.5 --overwrite
 	cp $(EXPORTS)/happy_sad.int8.onnx $(EXPORTS)/happy_sad.card.json $(EXPORTS)/happy_sad.md $(MODELS)/
 
-# Next candidate for both shipped models, still training across sessions: vgg_bn's recipe in
-# 5x2 repeated stratified k-fold on Training. Its held-out folds scored on happy vs sad are the
-# k-fold figure happy_sad's card needs (train.fit.kfold_on_task); its fold models are ensemble
-# members and a teacher to distil. 1-2.3 h per fold on 2 cores (machines differ; ~120 s per
+# Still training across sessions: vgg_bn's first 30 epochs (fer7-vgg_bn, the start of the
+# shipped continued network) in 5x2 repeated stratified k-fold on Training. Its held-out folds
+# scored on happy vs sad are the k-fold figure happy_sad's card needs (train.fit.kfold_on_task);
+# its fold models are ensemble members and a teacher to distil. It measures the first cycle
+# only: a fold-matched second cycle would cost 20 more epochs per fold. 1-2.3 h per fold on 2 cores (machines differ; ~120 s per
 # epoch on 2026-12-04's), 10 folds; the first repeat's folds are the same as a 5x1 run's, so
 # its 5 models can be exported before repeat 2 ends.
 fer7-vgg_bn-cv:

@@ -113,6 +113,12 @@ def render_markdown(card: dict) -> str:
                 for m in members
             ],
             "",
+            *[
+                f"`{m['model']}` was fine-tuned from `{m['init']['path']}`, trained by "
+                f"`{m['init'].get('command')}`.\n"
+                for m in members
+                if m.get("init")
+            ],
         ]
     lines += [
         "## Files",
