@@ -22,6 +22,12 @@ def _acc_table(block: dict | None) -> list[str]:
     return lines + [""]
 
 
+def _init_source(init: dict) -> str:
+    """The model a run was fine-tuned from: its path, classes and training command."""
+    labels = ", ".join(init.get("labels") or ["unknown classes"])
+    return f"`{init['path']}` (trained on {labels} by `{init.get('command')}`)"
+
+
 def render_markdown(card: dict) -> str:
     """A readable rendering of an export card."""
     q, p, t = card["quantization"], card["parity"], card.get("training") or {}
@@ -60,13 +66,8 @@ def render_markdown(card: dict) -> str:
             + (": the k-fold below scores its fold models." if cv else "."),
             "",
         ]
-    init = t.get("init") or {}
-    if init:
-        lines += [
-            f"Fine-tuned from `{init['path']}` (trained on "
-            f"{', '.join(init.get('labels') or ['unknown classes'])} by `{init.get('command')}`).",
-            "",
-        ]
+    if t.get("init"):
+        lines += [f"Fine-tuned from {_init_source(t['init'])}.", ""]
     if cv:
         lines += [
             f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "
@@ -113,13 +114,10 @@ def render_markdown(card: dict) -> str:
                 for m in members
             ],
             "",
-            *[
-                f"`{m['model']}` was fine-tuned from `{m['init']['path']}`, trained by "
-                f"`{m['init'].get('command')}`.\n"
-                for m in members
-                if m.get("init")
-            ],
         ]
+        for m in members:
+            if m.get("init"):
+                lines += [f"`{m['model']}` was fine-tuned from {_init_source(m['init'])}.", ""]
     lines += [
         "## Files",
         "",
