@@ -132,8 +132,10 @@ def render_markdown(card: dict) -> str:
         "",
         "## int8 quantization",
         "",
-        f"Static quantization ({q['chosen']}), per-channel int8 weights "
-        f"({q.get('weight_bits', 8)}-bit range), calibrated on "
+        f"Static quantization ({q['chosen']}), per-channel int8 weights"
+        # cards exported before weight_bits was recorded do not say which range they used
+        + (f" ({q['weight_bits']}-bit range)" if q.get("weight_bits") else "")
+        + ", calibrated on "
         f"{q['calibration']['images']} training images stratified by class. Candidates, "
         f"timed {q['timing']} (fp32: median {q['fp32_p50_ms']:.3f} ms, p95 "
         f"{q['fp32_p95_ms']:.3f} ms):",

@@ -68,16 +68,18 @@ def test_card_records_parity_sizes_and_the_measured_choice(exported):
     assert not [p for p in exported.iterdir() if p.name.startswith(".")]  # no temp left
 
 
+CV = {"folds": 5, "repeats": 2, "accuracy_mean": 0.9, "accuracy_std": 0.01, "macro_f1_mean": 0.89,
+      "macro_f1_std": 0.01,
+      "per_fold": [{"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}]}
+
+
 def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(exported):
     from export.card import render_markdown
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
     assert "No k-fold estimate" in render_markdown(card)
-    fold = {"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}
-    cv = {"folds": 5, "repeats": 2, "per_fold": [fold], "accuracy_mean": 0.9,
-          "accuracy_std": 0.01, "macro_f1_mean": 0.89, "macro_f1_std": 0.01}
     card["training"]["teacher"] = {"path": "runs/cv/model.keras", "command": "edge-fer train T",
-                                   "cv": cv}
+                                   "cv": CV}
     md = render_markdown(card)
     assert "No k-fold estimate" not in md
     assert "Distilled from `runs/cv/model.keras`, trained by `edge-fer train T`" in md
@@ -86,6 +88,20 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
                                 "command": "edge-fer train B"}
     assert ("Fine-tuned from `runs/others/model.keras` (trained on angry, fear by "
             "`edge-fer train B`)") in render_markdown(card)
+
+
+def test_committed_cards_are_their_json_rendered():
+    """Each .md card in the repository is its .card.json rendered by today's renderer, so a
+    change to the renderer cannot leave stale cards behind."""
+    from export.card import render_markdown
+
+    root = Path(__file__).resolve().parents[1]
+    cards = [p for d in ("edge_runtime/models", "benchmarks")
+             for p in (root / d).rglob("*.card.json")]
+    assert len(cards) >= 2
+    for card in cards:
+        md = card.with_name(card.name.removesuffix(".card.json") + ".md")
+        assert md.read_text() == render_markdown(json.loads(card.read_text())), f"{md} is stale"
 
 
 def test_transposes_around_convolutions_are_gone():
