@@ -28,6 +28,31 @@ def _init_source(init: dict) -> str:
     return f"`{init['path']}` (trained on {labels} by `{init.get('command')}`)"
 
 
+def _kfold_lines(cv: dict) -> list[str]:
+    """A k-fold's summary sentence and its per-fold table."""
+    return [
+        f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "
+        f"repeats): accuracy {_pct(cv['accuracy_mean'])} +- {100 * cv['accuracy_std']:.2f}, "
+        f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}."
+        + (
+            f" The fold models were trained on {', '.join(cv['trained_on'])}; each is "
+            f"scored on its held-out {', '.join(cv['scored_on'])} images, answering among "
+            "those classes."
+            if cv.get("scored_on")
+            else ""
+        ),
+        "",
+        "| repeat | fold | n | accuracy | macro-F1 |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {f['repeat']} | {f['fold']} | {f['n']} | {_pct(f['accuracy'])} | "
+            f"{f['macro_f1']:.4f} |"
+            for f in cv["per_fold"]
+        ],
+        "",
+    ]
+
+
 def render_markdown(card: dict) -> str:
     """A readable rendering of an export card."""
     q, p, t = card["quantization"], card["parity"], card.get("training") or {}
@@ -58,45 +83,33 @@ def render_markdown(card: dict) -> str:
         *_acc_table(card.get("evaluation")),
         *_acc_table(card.get("final_report")),
     ]
-    teacher = t.get("teacher") or {}
-    cv = t.get("cv") or teacher.get("cv")
-    if teacher:
-        lines += [
-            f"Distilled from `{teacher['path']}`, trained by `{teacher.get('command')}`"
-            + (": the k-fold below scores its fold models." if cv else "."),
-            "",
-        ]
-    if t.get("init"):
-        lines += [f"Fine-tuned from {_init_source(t['init'])}.", ""]
-    if cv:
-        lines += [
-            f"Repeated stratified k-fold on Training ({cv['folds']} folds x {cv['repeats']} "
-            f"repeats): accuracy {_pct(cv['accuracy_mean'])} +- {100 * cv['accuracy_std']:.2f}, "
-            f"macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}."
-            + (
-                f" The fold models were trained on {', '.join(cv['trained_on'])}; each is "
-                f"scored on its held-out {', '.join(cv['scored_on'])} images, answering among "
-                "those classes."
-                if cv.get("scored_on")
-                else ""
-            ),
-            "",
-            "| repeat | fold | n | accuracy | macro-F1 |",
-            "|---|---|---|---|---|",
-            *[
-                f"| {f['repeat']} | {f['fold']} | {f['n']} | {_pct(f['accuracy'])} | "
-                f"{f['macro_f1']:.4f} |"
-                for f in cv["per_fold"]
-            ],
-            "",
-        ]
-    else:
+    members = card.get("members") or []
+    kfolds = 0
+    for b in members or [t]:
+        teacher = b.get("teacher") or {}
+        cv = b.get("cv") or teacher.get("cv")
+        kfolds += bool(cv)
+        distilled = f"`{b['model']}` was distilled" if members else "Distilled"
+        if teacher:
+            lines += [
+                f"{distilled} from `{teacher['path']}`, trained by "
+                f"`{teacher.get('command')}`"
+                + (": the k-fold below scores its fold models." if cv else "."),
+                "",
+            ]
+        elif cv and members:
+            lines += [f"`{b['model']}` comes from a k-fold run: the k-fold below scores its "
+                      "fold models.", ""]
+        if b.get("init") and not members:
+            lines += [f"Fine-tuned from {_init_source(b['init'])}.", ""]
+        if cv:
+            lines += _kfold_lines(cv)
+    if not kfolds:
         lines += [
             "No k-fold estimate: its networks were each trained once on the whole training "
             "split, so the test-split figures above are its only accuracy figures.",
             "",
         ]
-    members = card.get("members") or []
     n_nets = card.get("networks", len(members) or 1)
     if n_nets > 1 and not members:
         lines += [f"An ensemble of {n_nets} networks: its output is the mean of their "

@@ -90,6 +90,28 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
             "`edge-fer train B`)") in render_markdown(card)
 
 
+def test_ensemble_card_reports_the_kfold_of_any_member(exported):
+    """The k-fold is not only the first member's: a later member that is a k-fold run, or was
+    distilled from one, brings its k-fold into the card, named."""
+    from export.card import render_markdown
+
+    card = json.loads((exported / "happy_sad.card.json").read_text())
+    plain = {"model": "runs/a/model.keras", "command": "edge-fer train A", "config": {"arch": "a"}}
+    cv_run = {"model": "runs/cv/model.keras", "command": "edge-fer train --cv 5", "cv": CV}
+    card.update(networks=2, training=plain, members=[plain, cv_run])
+    md = render_markdown(card)
+    assert "No k-fold estimate" not in md and "(5 folds x 2 repeats): accuracy 90.00%" in md
+    assert "`runs/cv/model.keras` comes from a k-fold run" in md
+    student = {"model": "runs/s/model.keras", "command": "edge-fer train S",
+               "teacher": {"path": "runs/cv", "command": "edge-fer train --cv 5", "cv": CV}}
+    card["members"] = [plain, student]
+    md = render_markdown(card)
+    assert ("`runs/s/model.keras` was distilled from `runs/cv`, trained by `edge-fer train --cv "
+            "5`: the k-fold below scores its fold models.") in md
+    card["members"] = [plain, plain]
+    assert "No k-fold estimate" in render_markdown(card)
+
+
 def test_committed_cards_are_their_json_rendered():
     """Each .md card in the repository is its .card.json rendered by today's renderer, so a
     change to the renderer cannot leave stale cards behind."""
