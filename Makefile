@@ -73,8 +73,9 @@ happy_sad: fer7-vgg fer7-vgg_bn-cont
 
 # Still training across sessions: vgg_bn's first 30 epochs (fer7-vgg_bn, the start of the
 # shipped continued network) in 5x2 repeated stratified k-fold on Training. Its held-out folds
-# scored on happy vs sad are the k-fold figure happy_sad's card needs (train.fit.kfold_on_task);
-# its fold models are ensemble members and a teacher to distil. It measures the first cycle
+# scored on happy vs sad are the k-fold figure happy_sad's card needs: once it finishes,
+# happy_sad's export takes --kfold $(RUNS)/vgg_bn_fer7_cv, which checks that this is the recipe
+# of vgg_bn_fer7. Its fold models are also ensemble members and a teacher to distil. It measures the first cycle
 # only: a fold-matched second cycle would cost 20 more epochs per fold. 1-2.3 h per fold on 2
 # cores (machines differ; ~120 s per epoch on 2026-12-04's), 10 folds; the first repeat's folds
 # are the same as a 5x1 run's, so its 5 models can be exported before repeat 2 ends.

@@ -104,7 +104,18 @@ def render_markdown(card: dict) -> str:
             lines += [f"Fine-tuned from {_init_source(b['init'])}.", ""]
         if cv:
             lines += _kfold_lines(cv)
-    if not kfolds:
+    recipe = card.get("recipe_kfold")
+    if recipe:
+        start = f", the start of `{recipe['start_of']}`," if recipe.get("start_of") else ""
+        lines += [
+            f"The k-fold below is of the recipe that trained `{recipe['recipe_of']}`{start} "
+            f"run again with `--cv`: `{recipe['command']}`. It estimates that recipe on "
+            "held-out folds of Training, not this model; the test-split figures above are "
+            "this model's.",
+            "",
+            *_kfold_lines(recipe["cv"]),
+        ]
+    if not kfolds and not recipe:
         lines += [
             "No k-fold estimate: its networks were each trained once on the whole training "
             "split, so the test-split figures above are its only accuracy figures.",

@@ -54,6 +54,7 @@ class ExportOptions:
     face_margin: float = 0.0
     flip_tta: bool = False
     smooth_sigma: float = 0.0
+    kfold: Path | None = None
     latency_runs: int = 300
     calibration_images: int = 1000
     command: str = ""
@@ -130,6 +131,45 @@ def _training_blocks(paths, member_metrics, full, classes, columns) -> dict:
         "training": blocks[0],
         "members": [{"model": str(p), **b} for p, b in zip(paths, blocks, strict=True)],
     }
+
+
+#: settings that say how a run was organised, not what it learns: a --cv run of a recipe
+#: differs from the plain run of that recipe only in these
+_NOT_RECIPE = ("cv", "repeats", "cv_final", "strategy", "seed")
+
+
+def _recipe(metrics: dict) -> dict:
+    return {k: v for k, v in (metrics.get("config") or {}).items() if k not in _NOT_RECIPE}
+
+
+def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
+    """The k-fold of the --cv run `kfold`, scored on `classes`, with the member (or the model a
+    member was fine-tuned from) that its recipe trained: {"run", "command", "recipe_of",
+    "start_of", "cv"}. Refuses a run that is no k-fold or whose recipe trained none of them."""
+    from train.fit import kfold_on_task, run_metrics
+
+    run = run_metrics(str(kfold)) or {}
+    if not run.get("cv"):
+        raise ExportError(f"--kfold {kfold}: not a finished --cv run (its metrics.json has no "
+                          "k-fold)")
+    match = None
+    for path, m in zip(paths, member_metrics, strict=True):
+        init = (m.get("init") or {}).get("path")
+        for model, start_of, metrics in ((path, None, m),
+                                         (init, path, run_metrics(init) if init else None)):
+            if match is None and metrics and _recipe(metrics) == _recipe(run):
+                match = {"recipe_of": str(model), "start_of": str(start_of) if start_of else None}
+    if match is None:
+        config = run.get("config") or {}
+        raise ExportError(
+            f"--kfold {kfold}: its recipe ({config.get('arch')}, {config.get('epochs')} epochs) "
+            "trained none of the models exported nor any model they were fine-tuned from"
+        )
+    cv = kfold_on_task(Path(kfold), full, tuple(classes))
+    if cv is None:
+        raise ExportError(f"--kfold {kfold}: cannot be scored: a fold model is missing or it "
+                          "was trained on other data than --calibration")
+    return {"run": str(kfold), "command": run.get("command"), **match, "cv": cv}
 
 
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
@@ -217,6 +257,10 @@ def run_export(opts: ExportOptions) -> dict:
         ds = full.task(tuple(classes))
     except DataError as e:
         raise ExportError(str(e)) from None
+    recipe_kfold = (
+        _recipe_kfold(opts.kfold, opts.keras_paths, member_metrics, full, classes)
+        if opts.kfold else None
+    )
     pool, evaluation, eval_name, final = _pick_splits(ds)
     calib_idx = calibration_sample(pool.labels, opts.calibration_images)
     if len(calib_idx) < MIN_CALIBRATION_IMAGES:
@@ -391,6 +435,7 @@ def run_export(opts: ExportOptions) -> dict:
             "transpose_nodes_fp32": transposes,
             "columns_of": list(labels) if columns else None,
             **_training_blocks(opts.keras_paths, member_metrics, full, classes, columns),
+            "recipe_kfold": recipe_kfold,
             "evaluation": evaluation_fig,
             "final_report": final_fig,
             "parity": parity,

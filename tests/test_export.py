@@ -341,6 +341,29 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     student = json.loads((tmp_path / "s" / "sad_happy.card.json").read_text())
     assert student["training"]["teacher"]["cv"] == cv
 
+    # --kfold: a model fine-tuned from a plain run of the k-fold's recipe carries that k-fold,
+    # scored the same way and named as the recipe's; a run of another recipe is refused
+    train = ["train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
+             "--epochs", "1"]
+    plain, tuned = tmp_path / "plain" / "model.keras", tmp_path / "tuned" / "model.keras"
+    res = CliRunner().invoke(app, [*train, "--out", str(plain.parent)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, [*train, "--init", str(plain), "--lr", "0.0003",
+                                   "--out", str(tuned.parent)])
+    assert res.exit_code == 0, res.output
+    kfold = ["--calibration", str(data), "--classes", "sad,happy", "--kfold", str(run), "--force"]
+    res = _export(str(tuned), *kfold, "--out", str(tmp_path / "k"))
+    assert res.exit_code == 0, res.output
+    recipe = json.loads((tmp_path / "k" / "sad_happy.card.json").read_text())["recipe_kfold"]
+    assert recipe["cv"] == cv and recipe["command"].startswith("edge-fer train")
+    assert (recipe["recipe_of"], recipe["start_of"]) == (str(plain), str(tuned))
+    md = (tmp_path / "k" / "sad_happy.md").read_text()
+    assert f"The k-fold below is of the recipe that trained `{plain}`, the start of" in md
+    assert "No k-fold estimate" not in md
+    res = _export(str(tmp_path / "student" / "model.keras"), *kfold, "--out", str(tmp_path / "x"))
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert f"--kfold {run}: its recipe (poc, 1 epochs) trained none" in res.output
+
 
 def test_lambda_model_is_refused(tmp_path, synthetic_zip):
     needs_training_stack()

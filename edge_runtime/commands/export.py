@@ -50,6 +50,13 @@ def export(
         help="Smooth every input face inside the graph with a Gaussian of this sigma (pixels "
         "of the 48x48 face; 0: off), for a model trained on softer images than it will see.",
     ),
+    kfold: Path = typer.Option(
+        None,
+        "--kfold",
+        help="A finished --cv run of the recipe that trained one of the models (or the model "
+        "one was fine-tuned from): its fold models, scored on the exported classes, go in the "
+        "card as that recipe's k-fold.",
+    ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -63,6 +70,8 @@ def export(
             raise UserError(f"{model}: no such file")
         if model.suffix != ".keras":
             raise UserError(f"{model}: not a .keras model file")
+    if kfold is not None and not kfold.is_dir():
+        raise UserError(f"--kfold {kfold}: no such run directory")
     try:
         task = parse_classes(classes) if classes else None
     except ValueError as e:
@@ -80,6 +89,7 @@ def export(
             face_margin=face_margin,
             flip_tta=flip_tta,
             smooth_sigma=smooth,
+            kfold=kfold,
             command=command_line(ctx),
         )
     )
