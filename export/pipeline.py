@@ -138,8 +138,10 @@ def _training_blocks(paths, member_metrics, full, classes, columns) -> dict:
 _NOT_RECIPE = ("cv", "repeats", "cv_final", "strategy", "seed")
 
 
-def _recipe(metrics: dict) -> dict:
-    return {k: v for k, v in (metrics.get("config") or {}).items() if k not in _NOT_RECIPE}
+def _recipe(metrics: dict) -> tuple[dict, str | None]:
+    """What a run learns from: its settings other than _NOT_RECIPE, and its data."""
+    config = {k: v for k, v in (metrics.get("config") or {}).items() if k not in _NOT_RECIPE}
+    return config, (metrics.get("data") or {}).get("sha256")
 
 
 def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
@@ -160,9 +162,8 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
             if match is None and metrics and _recipe(metrics) == _recipe(run):
                 match = {"recipe_of": str(model), "start_of": str(start_of) if start_of else None}
     if match is None:
-        config = run.get("config") or {}
         raise ExportError(
-            f"--kfold {kfold}: its recipe ({config.get('arch')}, {config.get('epochs')} epochs) "
+            f"--kfold {kfold}: the recipe of `{run.get('command')}` (its k-fold settings aside) "
             "trained none of the models exported nor any model they were fine-tuned from"
         )
     cv = kfold_on_task(Path(kfold), full, tuple(classes))

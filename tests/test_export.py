@@ -362,7 +362,8 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     assert "No k-fold estimate" not in md
     res = _export(str(tmp_path / "student" / "model.keras"), *kfold, "--out", str(tmp_path / "x"))
     assert res.exit_code != 0 and "Traceback" not in res.output
-    assert f"--kfold {run}: its recipe (poc, 1 epochs) trained none" in res.output
+    assert f"--kfold {run}: the recipe of `edge-fer train" in res.output
+    assert "trained none of the models exported" in res.output
 
 
 def test_lambda_model_is_refused(tmp_path, synthetic_zip):
