@@ -75,10 +75,11 @@ happy_sad: fer7-vgg fer7-vgg_bn-cont
 # shipped continued network) in 5x2 repeated stratified k-fold on Training. Its held-out folds
 # scored on happy vs sad are the k-fold figure happy_sad's card needs: once it finishes,
 # happy_sad's export takes --kfold $(RUNS)/vgg_bn_fer7_cv, which checks that this is the recipe
-# of vgg_bn_fer7. Its fold models are also ensemble members and a teacher to distil. It measures the first cycle
-# only: a fold-matched second cycle would cost 20 more epochs per fold. 1-2.3 h per fold on 2
-# cores (machines differ; ~120 s per epoch on 2026-12-04's), 10 folds; the first repeat's folds
-# are the same as a 5x1 run's, so its 5 models can be exported before repeat 2 ends.
+# of vgg_bn_fer7. Its fold models are also ensemble members and a teacher to distil. It
+# measures the first cycle only: a fold-matched second cycle would cost 20 more epochs per
+# fold. 45 min-2.3 h per fold on 2 cores (machines differ; 90-155 s per epoch on
+# 2026-12-04's), 10 folds; the first repeat's folds are the same as a 5x1 run's, so its 5
+# models can be exported before repeat 2 ends.
 fer7-vgg_bn-cv:
 	$(EDGE_FER) train --data $(DATA) --arch vgg_bn --classes all --epochs 30 --batch-size 128 --label-smoothing 0.1 --class-weight sqrt --seed 0 --cv 5 --repeats 2 --cv-final ensemble --out $(RUNS)/vgg_bn_fer7_cv --resume
 
