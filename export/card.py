@@ -176,6 +176,12 @@ def render_markdown(card: dict) -> str:
             f"| {r['candidate']} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['speedup']:.2f}x | "
             f"{_pct(r['agreement'])} | {_pct(r['accuracy'])} | {kept} |"
         )
+    if q.get("time_tie") is not None:  # older cards kept the fastest, whatever its accuracy
+        lines += [
+            "",
+            "Kept: the most accurate candidate that passes the parity bounds and beats fp32, among "
+            f"those timed within {100 * q['time_tie']:.0f}% of the fastest such candidate.",
+        ]
     lines += [
         "",
         "## Parity",

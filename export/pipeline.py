@@ -22,7 +22,15 @@ from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
-from export.quantize import CANDIDATES, REDUCE_RANGE, calibration_sample, preprocess, quantize
+from export.quantize import (
+    CANDIDATES,
+    REDUCE_RANGE,
+    TIME_TIE,
+    calibration_sample,
+    choose,
+    preprocess,
+    quantize,
+)
 from export.smoothing import smooth
 from export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
 
@@ -369,9 +377,8 @@ def run_export(opts: ExportOptions) -> dict:
                 "no int8 candidate could be built: "
                 + "; ".join(f"{r['candidate']}: {r['error']}" for r in rows)
             )
-        passing = [r for r in usable if r["passes"]]
-        chosen = min(passing or usable, key=lambda r: r["p50_ms"] if passing else -r["agreement"])
-        if not passing:
+        chosen = choose(usable)
+        if not chosen["passes"]:
             msg = (
                 f"int8 misses its bounds: best candidate {chosen['candidate']} agreement "
                 f"{chosen['agreement']:.4f} (>= {opts.min_agreement}), accuracy drop "
@@ -442,6 +449,7 @@ def run_export(opts: ExportOptions) -> dict:
             "parity": parity,
             "quantization": {
                 "chosen": chosen["candidate"],
+                "time_tie": TIME_TIE,
                 "per_channel": True,
                 "weight_bits": 7 if REDUCE_RANGE else 8,
                 "calibration": {

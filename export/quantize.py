@@ -2,8 +2,9 @@
 
 Candidates (format x calibration method) are quantized from the same pre-processed fp32
 graph, calibrated on training images prepared exactly as at deployment, and timed at batch 1
-on one thread against fp32 in interleaved rounds. The fastest candidate that keeps top-1
-agreement and accuracy within bounds is kept; all figures go into the model card.
+on one thread against fp32 in interleaved rounds. Of the candidates that keep top-1 agreement
+and accuracy within bounds and beat fp32, the fastest is kept, or a more accurate one timed
+within TIME_TIE of it; all figures go into the model card.
 """
 
 from __future__ import annotations
@@ -48,6 +49,23 @@ def calibration_sample(labels: np.ndarray, n: int = 1000, seed: int = 0) -> np.n
 
 
 CALIBRATION_BATCH = 50
+
+# Two int8 graphs a few percent apart in time swap places from one export to the next (happy_sad:
+# QOperator 2.76 ms, QDQ 2.81 ms, 94.32% and 93.99% on PublicTest); within this fraction of the
+# fastest, the choice goes to accuracy on the evaluation split so that it does not follow noise.
+TIME_TIE = 0.05
+
+
+def choose(rows: list[dict]) -> dict:
+    """The candidate to keep among `rows` (dicts with p50_ms, accuracy, agreement, passes): the
+    most accurate passing one timed within TIME_TIE of the fastest passing one; with none
+    passing, the one closest to fp32 in top-1 agreement."""
+    passing = [r for r in rows if r["passes"]]
+    if not passing:
+        return max(rows, key=lambda r: r["agreement"])
+    fastest = min(r["p50_ms"] for r in passing)
+    tied = [r for r in passing if r["p50_ms"] <= fastest * (1 + TIME_TIE)]
+    return max(tied, key=lambda r: (r["accuracy"], r["agreement"], -r["p50_ms"]))
 
 # Weights use 7 of their 8 bits. On x86 CPUs with AVX2 but no VNNI (many laptops, older
 # servers) onnxruntime's u8s8 kernels add pairs of products in 16 bits, which full-range weights

@@ -68,6 +68,25 @@ def test_card_records_parity_sizes_and_the_measured_choice(exported):
     assert not [p for p in exported.iterdir() if p.name.startswith(".")]  # no temp left
 
 
+def test_int8_choice_is_the_fastest_unless_a_near_tie_is_more_accurate():
+    from export.quantize import TIME_TIE, choose
+
+    def row(name, ms, acc, agree=0.99, passes=True):
+        return {"candidate": name, "p50_ms": ms, "accuracy": acc, "agreement": agree,
+                "passes": passes}
+
+    near = 2.0 * (1 + TIME_TIE / 2)
+    assert choose([row("QDQ", 2.0, 0.93), row("QOp", near, 0.94)])["candidate"] == "QOp"
+    assert choose([row("QDQ", 2.0, 0.93), row("QOp", 2.0 * (1 + 2 * TIME_TIE), 0.94)]
+                  )["candidate"] == "QDQ"
+    # a failing candidate is never kept over a passing one, however fast or accurate
+    assert choose([row("QDQ", 2.0, 0.93), row("QOp", 1.0, 0.95, passes=False)]
+                  )["candidate"] == "QDQ"
+    # none passing: the one that agrees most with fp32 (exported only with --force)
+    assert choose([row("QDQ", 2.0, 0.93, 0.90, False), row("QOp", 1.0, 0.95, 0.80, False)]
+                  )["candidate"] == "QDQ"
+
+
 CV = {"folds": 5, "repeats": 2, "accuracy_mean": 0.9, "accuracy_std": 0.01, "macro_f1_mean": 0.89,
       "macro_f1_std": 0.01,
       "per_fold": [{"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}]}
