@@ -67,6 +67,7 @@ def choose(rows: list[dict]) -> dict:
     tied = [r for r in passing if r["p50_ms"] <= fastest * (1 + TIME_TIE)]
     return max(tied, key=lambda r: (r["accuracy"], r["agreement"], -r["p50_ms"]))
 
+
 # Weights use 7 of their 8 bits. On x86 CPUs with AVX2 but no VNNI (many laptops, older
 # servers) onnxruntime's u8s8 kernels add pairs of products in 16 bits, which full-range weights
 # overflow. The vgg fer7 member quantized on such a CPU (PublicTest; batch 1, 1 thread, p50),
