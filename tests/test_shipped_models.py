@@ -41,6 +41,20 @@ def test_both_models_are_bundled_with_their_cards():
         assert card["parity"]["passed"], f"{name}: int8 was written with --force"
 
 
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_shipped_cards_report_a_repeated_stratified_kfold(name):
+    card = json.loads(bundled_models()[name].with_name(f"{name}.card.json").read_text())
+    cv = (card.get("recipe_kfold") or {}).get("cv")
+    assert cv, f"{name}: exported without --kfold"
+    assert cv["folds"] >= 5 and cv["repeats"] >= 2
+    accuracy = [f["accuracy"] for f in cv["per_fold"]]
+    assert len(accuracy) == cv["folds"] * cv["repeats"]
+    assert cv["accuracy_mean"] == pytest.approx(sum(accuracy) / len(accuracy))
+    assert sum(f["n"] for f in cv["per_fold"]) == cv["repeats"] * sum(
+        f["n"] for f in cv["per_fold"] if f["repeat"] == 1
+    ), "each repeat holds out every training image once"
+
+
 @pytest.mark.shared
 @needs_shared
 @pytest.mark.parametrize("name", sorted(FLOORS))
