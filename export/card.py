@@ -62,6 +62,7 @@ def render_markdown(card: dict) -> str:
         "",
         f"Task **{card['task']}**, labels {', '.join(card['labels'])}. Architecture "
         f"`{card['arch']}`, {card['params']:,} parameters"
+        + (f", {card['macs_per_face'] / 1e6:.1f}M MACs per face" if "macs_per_face" in card else "")
         + (
             f", input smoothed in the graph (Gaussian, sigma {card['smooth_sigma']:g} px)"
             if card.get("smooth_sigma")

@@ -22,6 +22,7 @@ from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
+from export.macs import count_macs
 from export.quantize import (
     CANDIDATES,
     REDUCE_RANGE,
@@ -292,6 +293,7 @@ def run_export(opts: ExportOptions) -> dict:
         fp32_tmp = tmp / "fp32.onnx"
         fp32_tmp.write_bytes(proto.SerializeToString())
         transposes = count_ops(proto, "Transpose")
+        macs = count_macs(proto)
 
         model_fn = (with_flip if opts.flip_tta else _same)(
             lambda x: predict(model, smooth(x, opts.smooth_sigma))
@@ -428,6 +430,7 @@ def run_export(opts: ExportOptions) -> dict:
             "labels": list(classes),
             "arch": "+".join(m.get("arch") or model.name for m in member_metrics),
             "params": int(model.count_params()),
+            "macs_per_face": macs,
             "networks": len(networks(model)),
             "input": {
                 "name": "image",
@@ -476,6 +479,7 @@ def run_export(opts: ExportOptions) -> dict:
                 "format": fmt,
                 "arch": card["arch"],
                 "params": card["params"],
+                "macs": macs,
                 "eval_split": eval_name,
                 "flip_tta": opts.flip_tta,
                 "eval_accuracy": evaluation_fig[fmt]["accuracy"],

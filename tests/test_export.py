@@ -446,6 +446,10 @@ def test_inspect_and_models(exported):
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["labels"] == ["happy", "sad"] and d["card"]["format"] == "int8"
+    assert d["card"]["macs"] == json.loads((exported / "happy_sad.card.json").read_text())[
+        "macs_per_face"] > 0
+    res = CliRunner().invoke(app, ["models"])
+    assert res.exit_code == 0 and "MACs per face" in res.output, res.output
     res = CliRunner().invoke(app, ["inspect", str(exported / "nope.onnx")])
     assert res.exit_code == 2 and "not found" in res.output
 

@@ -280,6 +280,31 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
     assert res.exit_code == 2 and "none.keras: no such file" in res.output
 
 
+def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from edge_runtime.classifier import EmotionClassifier
+    from train.data import load
+    from train.fit import teacher_targets
+
+    teacher = exported / "happy_sad.int8.onnx"
+    images = load(synthetic_zip).split("PublicTest").images[:20]
+    probs = EmotionClassifier(teacher).predict_proba(images)
+    probs = probs / probs.sum(axis=1, keepdims=True)  # an int8 softmax sums to 1 only roughly
+    np.testing.assert_allclose(teacher_targets(str(teacher), images, ("happy", "sad")), probs,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(teacher_targets(str(teacher), images, ("sad", "happy")),
+                               probs[:, ::-1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="does not predict angry"):
+        teacher_targets(str(teacher), images, ("angry", "happy"))
+
+    res = CliRunner().invoke(app, [
+        "train", "--data", str(synthetic_zip), "--arch", "nano", "--classes", "happy,sad",
+        "--epochs", "1", "--teacher", str(teacher), "--out", str(tmp_path / "nano")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "nano" / "metrics.json").read_text())
+    assert metrics["config"]["teacher"] == str(teacher) and metrics["arch"] == "nano"
+
+
 def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthetic_zip, tmp_path):
     needs_training_stack()
     from train.archs import build

@@ -150,3 +150,37 @@ def _vgg_bn(x):
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu", kernel_initializer="he_uniform")(x)
     return layers.Dropout(0.2)(x)
+
+
+# ---- the nano tier: depthwise-separable students for Pi-class CPUs (<= 15M MACs per face) -----
+
+
+def _separable(x, filters: int):
+    """Depthwise 3x3 then pointwise 1x1, each followed by batch norm and ReLU (MobileNet v1)."""
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_uniform")(x)
+    return layers.ReLU()(layers.BatchNormalization()(x))
+
+
+def _nano_body(x, widths: tuple[int, ...], head_drop: float):
+    """A full 3x3 conv stem at 48x48, then one stage per width after the first: a separable
+    conv that widens and a residual separable conv at that width, 2x2 max-pool between stages;
+    global average pooling, so the head costs next to nothing."""
+    x = layers.Conv2D(
+        widths[0], 3, padding="same", use_bias=False, kernel_initializer="he_uniform"
+    )(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for i, filters in enumerate(widths[1:]):
+        if i:
+            x = layers.MaxPooling2D()(x)
+        x = _separable(x, filters)
+        if i:
+            x = layers.Add()([x, _separable(x, filters)])
+    x = layers.GlobalAveragePooling2D()(x)
+    return layers.Dropout(head_drop)(x)
+
+
+@register("nano", "depthwise-separable 16-32-64-128-256, residual, global pool (~0.15M, ~13M MACs)")
+def _nano(x):
+    return _nano_body(x, (16, 32, 64, 128, 256), 0.3)

@@ -151,6 +151,8 @@ def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> 
     models. A teacher trained on more classes (fer7 teaching happy_sad) gives its columns for
     `classes`, renormalised; its labels come from its run's metrics.json.
     """
+    if path.endswith(".onnx"):
+        return onnx_teacher_targets(path, images, classes)
     from train.keras_io import load_keras
 
     probs = 0.0
@@ -171,6 +173,18 @@ def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> 
     if missing:
         raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
     return task_probs(probs, tuple(labels), classes)
+
+
+def onnx_teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """An exported edge-fer model's own answer (its flip averaging and smoothing, if any, are
+    inside the graph) over `classes`: a shipped model teaches without its run directory."""
+    from edge_runtime.classifier import EmotionClassifier
+
+    clf = EmotionClassifier(path, threads=os.cpu_count() or 1)
+    missing = [c for c in classes if c not in clf.labels]
+    if missing:
+        raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
+    return task_probs(clf.predict_proba(images), clf.labels, classes)
 
 
 def teacher_members(path: str) -> list[Path]:

@@ -42,10 +42,11 @@ def models(
             typer.echo(json.dumps(d))
             continue
         card = d["card"]
-        acc = card.get("private_accuracy")
+        acc, macs = card.get("private_accuracy"), card.get("macs")
         typer.echo(
             f"{name:10s} {d['task']:10s} {d['size_bytes'] / 1024:7.1f} KiB  "
             f"arch {card.get('arch', '?')}, {card.get('params', 0):,} params, "
+            f"{'-' if macs is None else f'{macs / 1e6:.1f}M'} MACs per face, "
             f"PrivateTest accuracy {'-' if acc is None else f'{100 * acc:.2f}%'}  "
             f"labels {','.join(d['labels'])}"
         )

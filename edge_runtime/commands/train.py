@@ -39,8 +39,9 @@ def train(
     teacher: Path = typer.Option(
         None,
         "--teacher",
-        help="Distil: a trained .keras model, or a --cv run directory (the mean of its fold "
-        "models), whose probabilities are mixed into the targets.",
+        help="Distil: a trained .keras model, an exported edge-fer .onnx model (e.g. a bundled "
+        "one), or a --cv run directory (the mean of its fold models), whose probabilities are "
+        "mixed into the targets.",
     ),
     teacher_weight: float = typer.Option(
         0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
