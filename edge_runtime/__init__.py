@@ -1,7 +1,7 @@
 """edge-fer's device runtime: faces and their expressions from images, cameras and videos.
 
     from edge_runtime import EmotionRecognizer
-    rec = EmotionRecognizer("fer7", detector="haar")
+    rec = EmotionRecognizer("fer7")                      # YuNet finds the faces
     faces = rec.predict("photo.jpg")
 
 Only numpy, OpenCV, onnxruntime (and typer for the CLI); never TensorFlow. Names are

@@ -1,7 +1,8 @@
 """Face detectors: one `Detector` interface, one small class per backend.
 
-- `haar`: OpenCV's bundled frontal-face cascade (the default; needs nothing else).
-- `yunet`: OpenCV Zoo's YuNet through `cv2.FaceDetectorYN`; the user gives the ONNX file.
+- `yunet` (the default): OpenCV Zoo's YuNet CNN through `cv2.FaceDetectorYN`, its 232 kB ONNX
+  file bundled (Apache-2.0, `detectors/LICENSE-yunet`); another YuNet file can be given.
+- `haar`: OpenCV's frontal-face cascade: no CNN, but slower on a Pi and more false faces.
 - `none`: the whole image is the face (e.g. FER2013's 48x48 crops).
 
 Detection runs on a copy of the image shrunk so its longer side is at most `max_side`
@@ -19,7 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DETECTORS: tuple[str, ...] = ("haar", "yunet", "none")
+DETECTORS: tuple[str, ...] = ("yunet", "haar", "none")
+DEFAULT_DETECTOR = "yunet"
+YUNET_MODEL = Path(__file__).parent / "detectors" / "face_detection_yunet_2023mar.onnx"
 
 
 class DetectorError(Exception):
@@ -189,14 +192,14 @@ class HaarDetector(Detector):
 
 
 class YuNetDetector(Detector):
-    """OpenCV Zoo's YuNet CNN detector via `cv2.FaceDetectorYN` (model file given by the user)."""
+    """OpenCV Zoo's YuNet CNN detector via `cv2.FaceDetectorYN` (the bundled file by default)."""
 
     name = "yunet"
     region_side = 160
 
     def __init__(
         self,
-        model_path: str | os.PathLike,
+        model_path: str | os.PathLike = YUNET_MODEL,
         max_side: int = 320,
         score_threshold: float = 0.7,
         nms_threshold: float = 0.3,
@@ -253,22 +256,18 @@ class WholeImageDetector(Detector):
 
 
 def make_detector(
-    name: str = "haar", model_path: str | os.PathLike | None = None, max_side: int = 320
+    name: str = DEFAULT_DETECTOR, model_path: str | os.PathLike | None = None, max_side: int = 320
 ) -> Detector:
-    """Build the detector called `name` (`haar`, `yunet` or `none`).
+    """Build the detector called `name` (`yunet`, `haar` or `none`).
 
-    `model_path` is required for `yunet` (edge-fer never downloads it) and refused otherwise.
+    `model_path` is another YuNet file for `yunet` (the bundled one by default), refused
+    otherwise.
     """
-    key = (name or "haar").strip().lower()
+    key = (name or DEFAULT_DETECTOR).strip().lower()
     if key not in DETECTORS:
         raise DetectorError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     if key == "yunet":
-        if model_path is None:
-            raise DetectorError(
-                "the yunet detector needs --detector-model PATH to "
-                "face_detection_yunet_2023mar.onnx (from OpenCV Zoo)"
-            )
-        return YuNetDetector(model_path, max_side=max_side)
+        return YuNetDetector(model_path or YUNET_MODEL, max_side=max_side)
     if model_path is not None:
         raise DetectorError(f"--detector-model is only used with --detector yunet, not {key}")
     if key == "haar":

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier
-from edge_runtime.detect import Detector, make_detector, to_bgr_uint8
+from edge_runtime.detect import DEFAULT_DETECTOR, Detector, make_detector, to_bgr_uint8
 from edge_runtime.image_io import ImageError, decode_image
 from edge_runtime.image_sources import read_file
 from edge_runtime.preprocess import crop_face
@@ -65,14 +65,15 @@ class EmotionRecognizer:
     """A face detector plus an edge-fer emotion classifier.
 
     `model`: a bundled model name, a path to an edge-fer ONNX file, an `EmotionClassifier`,
-    or None for the bundled default. `detector`: "haar", "yunet" (with `detector_model`),
-    "none", or a `Detector`. `threads`: onnxruntime intra-op threads.
+    or None for the bundled default. `detector`: "yunet" (the default, bundled;
+    `detector_model` names another YuNet file), "haar", "none", or a `Detector`. `threads`:
+    onnxruntime intra-op threads.
     """
 
     def __init__(
         self,
         model: str | os.PathLike | EmotionClassifier | None = None,
-        detector: str | Detector = "haar",
+        detector: str | Detector = DEFAULT_DETECTOR,
         detector_model: str | os.PathLike | None = None,
         threads: int = 1,
         options: RecognizerOptions | None = None,

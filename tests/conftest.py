@@ -11,7 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SAMPLES = SHARED / "samples"
-YUNET = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
 
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -83,10 +82,10 @@ def shared_samples() -> Path:
 
 @pytest.fixture(scope="session")
 def yunet_model() -> Path:
-    """../shared/models/face_detection_yunet_2023mar.onnx, or skip."""
-    if not YUNET.is_file():
-        pytest.skip(f"needs the YuNet model at {YUNET} (absent on this machine)")
-    return YUNET
+    """The YuNet file bundled in the package."""
+    from edge_runtime.detect import YUNET_MODEL
+
+    return YUNET_MODEL
 
 
 def write_noise_video(path: Path, frames: int = 30) -> Path:

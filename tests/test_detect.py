@@ -11,6 +11,7 @@ from edge_runtime.detect import (
     DetectorError,
     HaarDetector,
     WholeImageDetector,
+    YuNetDetector,
     make_detector,
     shrink,
     suppress_nested,
@@ -82,8 +83,8 @@ def test_factory_names_and_errors(tmp_path):
     assert isinstance(make_detector("NONE"), WholeImageDetector)
     with pytest.raises(DetectorError, match="unknown detector"):
         make_detector("mtcnn")
-    with pytest.raises(DetectorError, match="--detector-model"):
-        make_detector("yunet")
+    assert isinstance(make_detector(), YuNetDetector)  # the bundled file, nothing to download
+    assert isinstance(make_detector("yunet"), YuNetDetector)
     with pytest.raises(DetectorError, match="not found"):
         make_detector("yunet", tmp_path / "missing.onnx")
     bad = tmp_path / "bad.onnx"
@@ -94,7 +95,7 @@ def test_factory_names_and_errors(tmp_path):
         make_detector("haar", bad)
 
 
-def test_yunet_loads_the_shared_model(yunet_model):
+def test_yunet_loads_the_bundled_model(yunet_model):
     det = make_detector("yunet", yunet_model)
     assert len(det.detect(np.full((240, 320, 3), 128, np.uint8))) == 0
 

@@ -11,6 +11,7 @@ import typer
 
 from edge_runtime.commands.common import UserError, command_line, info, is_tty, warn
 from edge_runtime.commands.recognizer_setup import DETECTOR_HELP, DETECTOR_MODEL_HELP
+from edge_runtime.detect import DEFAULT_DETECTOR
 
 PAGE, PAGE_REPO, DEVICES = "results.md", "RESULTS.md", "DEVICES.md"
 
@@ -96,7 +97,7 @@ def bench(
     video_frames: int | None = typer.Option(
         None, "--video-frames", min=1, help="Frames per video pass (default: the whole file)."),
     video_passes: int = typer.Option(2, "--video-passes", min=1, help="Passes per setting."),
-    detector: str = typer.Option("haar", "--detector", help=DETECTOR_HELP),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(
         None, "--detector-model", help=DETECTOR_MODEL_HELP),
     out: Path | None = typer.Option(

@@ -16,6 +16,7 @@ from edge_runtime.commands.recognizer_setup import (
     build_recognizer,
 )
 from edge_runtime.demo import NO_DEMO_PHOTO, demo_photo_path
+from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.image_io import ImageError
 from edge_runtime.image_sources import URL_TIMEOUT_S, ImageInput, expand_inputs
 from edge_runtime.outputs import ImageSaver, JsonLinesWriter, OutputError, TextWriter, Writer
@@ -29,7 +30,7 @@ def predict(
     ),
     demo: bool = typer.Option(False, "--demo", help="Use scikit-image's sample photo."),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    detector: str = typer.Option("haar", "--detector", "-d", help=DETECTOR_HELP),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     detect_size: int = typer.Option(
         640, "--detect-size", help="Detect on a copy shrunk to this longer side (pixels)."

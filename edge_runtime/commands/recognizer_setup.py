@@ -12,8 +12,11 @@ from edge_runtime.detect import DetectorError
 from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
 
 MODEL_HELP = "Bundled model name or path to an edge-fer .onnx file (default: the bundled fer7)."
-DETECTOR_HELP = "Face detector: haar (bundled with OpenCV), yunet (needs --detector-model) or none."
-DETECTOR_MODEL_HELP = "YuNet ONNX file (face_detection_yunet_2023mar.onnx from OpenCV Zoo)."
+DETECTOR_HELP = (
+    "Face detector: yunet (OpenCV Zoo's CNN, bundled; the default), haar (OpenCV's cascade) "
+    "or none (the input is a face crop)."
+)
+DETECTOR_MODEL_HELP = "Another YuNet ONNX file for --detector yunet (default: the bundled one)."
 THREADS_HELP = (
     "Threads for onnxruntime and OpenCV. 1 keeps a core free per process; on a 4-core "
     "Raspberry Pi, 2 is a good choice for a camera run."

@@ -18,6 +18,7 @@ from edge_runtime.commands.recognizer_setup import (
     build_recognizer,
     parse_smoothing,
 )
+from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.outputs import (
     CsvTimelineWriter,
     JsonLinesWriter,
@@ -106,7 +107,7 @@ def run(
     height: int | None = typer.Option(None, "--height", help="Camera frame height to ask for."),
     fps: float | None = typer.Option(None, "--fps", help="Camera frame rate to ask for."),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    detector: str = typer.Option("haar", "--detector", "-d", help=DETECTOR_HELP),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     detect_every: int = typer.Option(
