@@ -1,43 +1,18 @@
-"""The `--demo` input: scikit-image's sample photo of astronaut Eileen Collins, found without
-importing scikit-image, and a simulated camera that pans and zooms over it.
+"""The `--demo` input: a photo of astronaut Eileen Collins (NASA, public domain; see
+`data/README.md`) bundled in the package, and a simulated camera that pans and zooms over it.
 
-A smiling face, so the demo shows the bundled models answering "happy". (matplotlib's Grace
-Hopper portrait, the other sample face on most machines, is unsmiling: fer7 reads it neutral.)
+A smiling face, so the demo shows the bundled models answering "happy".
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-DEMO_PACKAGE = "skimage"
-DEMO_PHOTO = ("data", "astronaut.png")
-NO_DEMO_PHOTO = (
-    "--demo uses the sample photo that scikit-image ships; `pip install scikit-image` "
-    "or pass an image or video instead"
-)
-
-
-def demo_photo_path() -> Path | None:
-    """Path of scikit-image's astronaut.png, located without importing scikit-image."""
-    try:
-        spec = importlib.util.find_spec(DEMO_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    roots = list(spec.submodule_search_locations or [])
-    if spec.origin:
-        roots.append(str(Path(spec.origin).parent))
-    for root in roots:
-        p = Path(root).joinpath(*DEMO_PHOTO)
-        if p.is_file():
-            return p
-    return None
+DEMO_PHOTO = Path(__file__).parent / "data" / "astronaut.jpg"
 
 
 def _smooth(t: float) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_runtime.demo import NO_DEMO_PHOTO, demo_photo_path, pan_zoom_frames, render_view
+from edge_runtime.demo import DEMO_PHOTO, pan_zoom_frames, render_view
 
 LIVE_URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt")
 
@@ -138,9 +138,7 @@ class DemoSource(FrameSource):
     def open(self) -> None:
         photo = self._photo_arg
         if photo is None:
-            photo = demo_photo_path()
-            if photo is None:
-                raise SourceError(NO_DEMO_PHOTO)
+            photo = DEMO_PHOTO
         if not isinstance(photo, np.ndarray):
             img = cv2.imread(str(photo), cv2.IMREAD_COLOR)
             if img is None:

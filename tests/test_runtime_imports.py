@@ -1,5 +1,5 @@
-"""The device runtime never loads TensorFlow, Keras, matplotlib or scikit-image (not even for
---demo, whose photo scikit-image ships)."""
+"""The device runtime never loads TensorFlow, Keras, matplotlib or scikit-image, --demo included
+(its photo is bundled)."""
 
 from __future__ import annotations
 

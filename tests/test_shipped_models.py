@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from edge_runtime.classifier import bundled_models
 from edge_runtime.cli import app
-from edge_runtime.demo import demo_photo_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FER2013 = SHARED / "datasets" / "fer2013.zip"
@@ -80,7 +79,6 @@ def test_justin_smiles(name):
     assert len(faces) == 1 and faces[0]["label"] == "happy"
 
 
-@pytest.mark.skipif(demo_photo_path() is None, reason="scikit-image (the demo photo) not installed")
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_the_demo_says_happy(name):
     """`edge-fer run --demo`: the camera pans and zooms over a smiling face; the tracked face

@@ -15,7 +15,7 @@ from edge_runtime.commands.recognizer_setup import (
     THREADS_HELP,
     build_recognizer,
 )
-from edge_runtime.demo import NO_DEMO_PHOTO, demo_photo_path
+from edge_runtime.demo import DEMO_PHOTO
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.image_io import ImageError
 from edge_runtime.image_sources import URL_TIMEOUT_S, ImageInput, expand_inputs
@@ -28,7 +28,7 @@ def predict(
     inputs: list[str] = typer.Argument(
         None, help="Image files, directories (searched recursively), globs or http(s) URLs."
     ),
-    demo: bool = typer.Option(False, "--demo", help="Use scikit-image's sample photo."),
+    demo: bool = typer.Option(False, "--demo", help="Use the bundled sample photo."),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
@@ -53,10 +53,7 @@ def predict(
     """
     inputs = list(inputs or [])
     if demo:
-        photo = demo_photo_path()
-        if photo is None:
-            raise UserError(NO_DEMO_PHOTO)
-        inputs.append(str(photo))
+        inputs.append(str(DEMO_PHOTO))
     if not inputs:
         raise UserError("give at least one image, directory, glob or URL (or --demo)")
     options = RecognizerOptions(still_detect_size=detect_size, smoothing=None)
