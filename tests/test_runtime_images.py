@@ -110,3 +110,57 @@ def test_expand_inputs(tmp_path):
         ("https://example.com/y.jpg", None),
     ]
     assert items[-1].url == "https://example.com/y.jpg"
+
+
+def _twins() -> dict[str, bytes]:
+    """The bundled demo photo in every format a user may hand over, made here with Pillow."""
+    import io
+
+    from PIL import Image
+
+    from edge_runtime.demo import DEMO_PHOTO
+
+    bgr = cv2.imread(str(DEMO_PHOTO))
+    rgb = Image.fromarray(bgr[:, :, ::-1].copy())
+    palette = rgb.convert("P", palette=Image.ADAPTIVE)
+
+    def save(img, fmt: str, **kw) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, fmt, **kw)
+        return buf.getvalue()
+
+    # stored a quarter turn counter-clockwise; EXIF 6 says: turn it clockwise to show it
+    turned = _jpeg(cv2.rotate(bgr, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    return {
+        "gif palette": save(palette, "GIF"),
+        "gif transparent index": save(palette, "GIF", transparency=0),
+        "gif animated, first frame": save(
+            palette, "GIF", save_all=True, duration=100,
+            append_images=[palette.rotate(90), Image.new("P", rgb.size)],
+        ),
+        "jpeg cmyk": save(rgb.convert("CMYK"), "JPEG", quality=95),
+        "png 16-bit": _png(bgr.astype(np.uint16) * 257),
+        "png rgba": save(rgb.convert("RGBA"), "PNG"),
+        "png palette": save(palette, "PNG"),
+        "png gray + alpha": save(rgb.convert("LA"), "PNG"),
+        "jpeg exif-rotated": with_exif_orientation(turned, 6),
+        "webp": save(rgb, "WEBP", quality=95),
+        "tiff": save(rgb, "TIFF"),
+        "bmp": save(rgb, "BMP"),
+    }
+
+
+def test_every_format_gives_the_face_and_label_of_its_jpeg_twin():
+    pytest.importorskip("PIL", reason="the test makes its images with Pillow")
+    from edge_runtime import EmotionRecognizer
+    from edge_runtime.demo import DEMO_PHOTO
+
+    rec = EmotionRecognizer()
+    (want,) = rec.predict(DEMO_PHOTO)
+    for name, data in _twins().items():
+        faces = rec.predict(decode_image(data))
+        assert len(faces) == 1, f"{name}: {len(faces)} faces"
+        got = faces[0]
+        assert got.label == want.label, f"{name}: {got.label} vs {want.label}"
+        assert np.abs(np.subtract(got.box, want.box)).max() <= 4, f"{name}: {got.box} vs {want.box}"
+        assert abs(got.score - want.score) < 0.05, name
