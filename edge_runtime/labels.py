@@ -1,6 +1,9 @@
-"""The FER2013 emotion vocabulary: canonical names, Kaggle codes, folder-name aliases."""
+"""The FER2013 emotion vocabulary: canonical names, Kaggle codes, folder-name aliases, and a
+model's answer narrowed to some of its classes."""
 
 from __future__ import annotations
+
+import numpy as np
 
 # Kaggle fer2013.csv codes, in code order.
 FER2013_LABELS: tuple[str, ...] = (
@@ -30,6 +33,16 @@ ALIASES: dict[str, str] = {
     "surprised": "surprise",
     "neutral": "neutral",
     "contempt": "contempt",
+    "afraid": "fear",
+    "unhappy": "sad",
+    # JAFFE's file-name codes, also used as folder names
+    "an": "angry",
+    "di": "disgust",
+    "fe": "fear",
+    "ha": "happy",
+    "sa": "sad",
+    "su": "surprise",
+    "ne": "neutral",
 }
 
 
@@ -61,3 +74,10 @@ def parse_classes(text: str | None) -> tuple[str, ...]:
 def task_name(classes: tuple[str, ...]) -> str:
     """A short task name: 'fer7' for all seven emotions, else the classes joined by '_'."""
     return "fer7" if tuple(classes) == FER2013_LABELS else "_".join(classes)
+
+
+def task_probs(probs: np.ndarray, labels: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray:
+    """The probabilities of `classes` (a subset of the model's `labels`), renormalised to sum
+    to 1: how a fer7 model answers happy vs sad."""
+    cols = probs[:, [labels.index(c) for c in classes]]
+    return cols / np.maximum(cols.sum(axis=1, keepdims=True), 1e-12)

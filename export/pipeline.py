@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier, with_flip
 from edge_runtime.errors import EdgeFerError
-from edge_runtime.labels import task_name
+from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.timing import interleaved
@@ -231,7 +231,7 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
     from train.data import DataError, load
-    from train.fit import library_versions, networks, predict, task_probs
+    from train.fit import library_versions, networks, predict
 
     model, member_metrics = _load_members(opts.keras_paths)
     metrics = member_metrics[0]

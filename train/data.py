@@ -84,16 +84,21 @@ class Dataset:
             raise DataError(f"{self.source}: no images in split {name!r} (splits here: {have})")
         return part
 
+    def only(self, classes: tuple[str, ...]) -> Dataset:
+        """The images of those of `classes` the dataset has, labels renumbered to index
+        `classes` (a class it lacks just has no images)."""
+        index = {self.classes.index(c): i for i, c in enumerate(classes) if c in self.classes}
+        part = self._take(np.isin(self.labels, list(index)))
+        part.labels = np.array([index[v] for v in part.labels.tolist()], dtype=np.int64)
+        part.classes = tuple(classes)
+        return part
+
     def task(self, classes: tuple[str, ...]) -> Dataset:
         """Keep only `classes` and renumber labels in that order; DataError for an empty class."""
         missing = [c for c in classes if c not in self.classes]
         if missing:
             raise DataError(f"{self.source}: no class {', '.join(missing)} in this dataset")
-        index = {self.classes.index(c): i for i, c in enumerate(classes)}
-        mask = np.isin(self.labels, list(index))
-        part = self._take(mask)
-        part.labels = np.array([index[v] for v in part.labels.tolist()], dtype=np.int64)
-        part.classes = tuple(classes)
+        part = self.only(classes)
         empty = [c for i, c in enumerate(classes) if not np.any(part.labels == i)]
         if empty:
             raise DataError(f"{self.source}: class {', '.join(empty)} has no images")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.labels import task_name
+from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
 from train.data import Dataset
 
@@ -199,13 +199,6 @@ def teacher_members(path: str) -> list[Path]:
             "its k-fold and fold models in folds/)"
         )
     return members
-
-
-def task_probs(probs: np.ndarray, labels: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray:
-    """The probabilities of `classes` (a subset of the model's `labels`), renormalised to sum
-    to 1: how a fer7 model answers happy vs sad."""
-    cols = probs[:, [labels.index(c) for c in classes]]
-    return cols / np.maximum(cols.sum(axis=1, keepdims=True), 1e-12)
 
 
 def kfold_on_task(run_dir: Path, ds: Dataset, classes: tuple[str, ...]) -> dict | None:

@@ -61,15 +61,18 @@ def evaluate(
         help="PrivateTest | PublicTest | test | train | all (default: PrivateTest, else test, all)",
     ),
     classes: str = typer.Option(
-        None, "--classes", help="Classes to score (default: the model's labels)."
+        None,
+        "--classes",
+        help="Narrow the model to some of its classes (e.g. happy,sad): it answers the most "
+        "likely of those (default: all the model's labels).",
     ),
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped face."),
-    threads: int = typer.Option(1, "--threads", min=1),
+    threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Score a model on a labelled dataset."""
-    from edge_runtime.labels import parse_classes
-    from edge_runtime.metrics import report
+    """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
+    (CK+, JAFFE, your own photos) holding some of the model's classes under common names."""
+    from edge_runtime.labels import parse_classes, task_probs
     from train.data import DataError, load
 
     labels, fn, kind = load_predictor(model, threads)
@@ -77,9 +80,11 @@ def evaluate(
         task = parse_classes(classes) if classes else labels
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
-    if len(task) != len(labels) or set(task) != set(labels):
+    outside = [c for c in task if c not in labels]
+    if outside:
         raise UserError(
-            f"--classes {','.join(task)} does not match the model's labels {','.join(labels)}"
+            f"--classes: the model does not predict {', '.join(outside)} "
+            f"(it predicts {', '.join(labels)})"
         )
     try:
         ds = load(data)
@@ -87,24 +92,78 @@ def evaluate(
         split = split or next(
             s for s in ("PrivateTest", "test", "all") if s == "all" or s in present
         )
-        part = ds.split(split).task(tuple(labels))
+        part = ds.split(split)
     except DataError as e:
         raise UserError(str(e)) from None
-    probs = (with_flip(fn) if tta else fn)(part.images)
-    rep = report(part.labels, probs.argmax(1), labels)
-    rep.update(model=str(model), kind=kind, data=str(data), split=split, tta=tta)
+    counts = {c: n for c, n in part.counts().items() if n}
+    scored = part.only(task)
+    if len(scored) == 0:
+        raise UserError(
+            f"{data}: none of its classes ({', '.join(counts)}) is one the model scores "
+            f"({', '.join(task)})"
+        )
+    probs = (with_flip(fn) if tta else fn)(scored.images)
+    if tuple(task) != tuple(labels):
+        probs = task_probs(probs, labels, task)
+    rep = scores(scored.labels, probs.argmax(1), task)
+    rep.update(
+        model=str(model),
+        kind=kind,
+        data=str(data),
+        split=split,
+        tta=tta,
+        narrowed_to=list(task) if set(task) != set(labels) else None,
+        skipped_classes={c: n for c, n in counts.items() if c not in task},
+        skipped_files=dict(ds.skipped),
+    )
     if as_json:
         typer.echo(json.dumps(rep))
         return
-    typer.echo(f"{model} on {data} [{split}], n={rep['n']}{' (flip TTA)' if tta else ''}")
-    typer.echo(f"accuracy {rep['accuracy']:.4f}   macro-F1 {rep['macro_f1']:.4f}")
-    width = max(len(lab) for lab in labels)
-    for lab in labels:
+    print_report(rep, labels)
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
+    """The report over every class the model may answer, with macro-F1 over the classes the
+    data has (a class it lacks has no recall to average)."""
+    from edge_runtime.metrics import report
+
+    rep = report(y_true, y_pred, task)
+    have = [c for c in task if rep["per_class"][c]["support"]]
+    rep["macro_f1"] = float(np.mean([rep["per_class"][c]["f1"] for c in have]))
+    rep["scored_classes"] = have
+    return rep
+
+
+def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
+    task = rep["labels"]
+    typer.echo(
+        f"{rep['model']} on {rep['data']} [{rep['split']}], n={rep['n']}"
+        + (" (flip TTA)" if rep["tta"] else "")
+    )
+    if rep["narrowed_to"]:
+        typer.echo(
+            f"narrowed to {', '.join(task)} ({len(task)} of the model's {len(model_labels)} "
+            "classes): each face gets the most likely of these"
+        )
+    if rep["skipped_classes"]:
+        typer.echo(
+            "skipped, not classes of the model"
+            + (" as narrowed" if rep["narrowed_to"] else "")
+            + ": "
+            + ", ".join(f"{c} ({n} images)" for c, n in rep["skipped_classes"].items())
+        )
+    missing = [c for c in task if c not in rep["scored_classes"]]
+    typer.echo(
+        f"accuracy {rep['accuracy']:.4f}   macro-F1 {rep['macro_f1']:.4f}"
+        + (f" (over the {len(rep['scored_classes'])} classes present)" if missing else "")
+    )
+    width = max(len(lab) for lab in task)
+    for lab in task:
         pc = rep["per_class"][lab]
         typer.echo(
             f"  {lab:<{width}}  recall {pc['recall']:.3f}  "
             f"precision {pc['precision']:.3f}  n={pc['support']}"
         )
-    typer.echo("confusion (rows true, columns predicted): " + ", ".join(labels))
-    for lab, row in zip(labels, rep["confusion"], strict=True):
+    typer.echo("confusion (rows true, columns predicted): " + ", ".join(task))
+    for lab, row in zip(task, rep["confusion"], strict=True):
         typer.echo(f"  {lab:<{width}} " + " ".join(f"{v:5d}" for v in row))

@@ -1,0 +1,107 @@
+"""`edge-fer evaluate` on face sets other than FER2013: other class names, missing and extra
+classes, and a model narrowed to some of its classes."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge_runtime.classifier import EmotionClassifier
+from edge_runtime.cli import app
+from edge_runtime.labels import task_probs
+
+# a CK+-style set: no neutral, no fear, other names, and contempt, which no model predicts
+CKPLUS = {"anger": 6, "disgusted": 5, "happiness": 8, "sadness": 7, "surprised": 4,
+          "contempt": 3}
+CANONICAL = {"anger": "angry", "disgusted": "disgust", "happiness": "happy", "sadness": "sad",
+             "surprised": "surprise"}
+
+
+def _face(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 1, (48, 48)) * rng.uniform(40, 255)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def ckplus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("faces") / "ckplus.zip"
+    seed = 0
+    with zipfile.ZipFile(path, "w") as zf:
+        for folder, n in CKPLUS.items():
+            for _ in range(n):
+                seed += 1
+                zf.writestr(f"{folder}/S{seed:03d}.png", cv2.imencode(".png", _face(seed))[1])
+    return path
+
+
+def _evaluate(*args: str) -> dict:
+    res = CliRunner().invoke(app, ["evaluate", *args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output.strip().splitlines()[-1])
+
+
+def _expected(model: Path, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) indices into `labels`, computed here image by image."""
+    clf = EmotionClassifier(model)
+    true, pred, seed = [], [], 0
+    for folder, n in CKPLUS.items():
+        for _ in range(n):
+            seed += 1
+            if CANONICAL.get(folder) not in labels:
+                continue
+            probs = task_probs(clf.predict_proba(_face(seed)), clf.labels, labels)
+            true.append(labels.index(CANONICAL[folder]))
+            pred.append(int(probs.argmax()))
+    return np.array(true), np.array(pred)
+
+
+def test_a_subset_of_classes_under_other_names_is_scored_and_the_rest_reported(
+    tiny_onnx_model, ckplus
+):
+    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
+    labels = tuple(rep["labels"])
+    assert len(labels) == 7 and rep["split"] == "all" and rep["narrowed_to"] is None
+    assert rep["skipped_classes"] == {"contempt": 3}
+    assert rep["n"] == sum(n for f, n in CKPLUS.items() if f != "contempt")
+    assert rep["scored_classes"] == ["angry", "disgust", "happy", "sad", "surprise"]
+    true, pred = _expected(tiny_onnx_model, labels)
+    assert rep["accuracy"] == pytest.approx(np.mean(true == pred))
+    cm = np.array(rep["confusion"])
+    assert cm.shape == (7, 7) and cm.sum() == rep["n"]
+    assert cm[labels.index("neutral")].sum() == 0 and cm[labels.index("fear")].sum() == 0
+    f1 = [rep["per_class"][c]["f1"] for c in rep["scored_classes"]]
+    assert rep["macro_f1"] == pytest.approx(np.mean(f1))  # over the classes present
+
+
+def test_classes_narrow_the_model_to_a_subset(tiny_onnx_model, ckplus):
+    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus),
+                    "--classes", "happiness,sadness")
+    assert rep["labels"] == ["happy", "sad"] and rep["narrowed_to"] == ["happy", "sad"]
+    assert rep["n"] == CKPLUS["happiness"] + CKPLUS["sadness"]
+    assert set(rep["skipped_classes"]) == {"angry", "disgust", "surprise", "contempt"}
+    true, pred = _expected(tiny_onnx_model, ("happy", "sad"))
+    assert rep["accuracy"] == pytest.approx(np.mean(true == pred))
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
+                                   str(ckplus), "--classes", "happy,sad"])
+    assert res.exit_code == 0 and "narrowed to happy, sad (2 of the model's 7" in res.output
+    assert "contempt (3 images)" in res.output
+
+
+def test_nothing_to_score_is_one_line(tiny_onnx_model, tmp_path):
+    only = tmp_path / "contempt.zip"
+    with zipfile.ZipFile(only, "w") as zf:
+        zf.writestr("contempt/a.png", cv2.imencode(".png", _face(1))[1])
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
+                                   str(only)])
+    assert res.exit_code == 2
+    assert "none of its classes (contempt) is one the model scores" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
+                                   str(only), "--classes", "happy,contempt"])
+    assert res.exit_code == 2 and "--classes" in res.output
