@@ -1,7 +1,9 @@
 # The exact commands that produced the shipped models (edge_runtime/models/).
 # Long CPU runs: every epoch is checkpointed, so re-running a target resumes where it stopped.
 DATA ?= ../shared/datasets/fer2013.zip
-RUNS ?= runs
+# Runs live beside the repository, never in it; cards and results name every path relative to
+# the directory the command ran in (here, the repository's root), so they read the same anywhere.
+RUNS ?= ../runs
 MODELS := edge_runtime/models
 EDGE_FER ?= edge-fer
 VIDEO ?= ../shared/samples/test.mp4

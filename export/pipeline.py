@@ -20,6 +20,7 @@ from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
+from edge_runtime.portable import portable
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
 from export.macs import count_macs
@@ -506,6 +507,7 @@ def run_export(opts: ExportOptions) -> dict:
         card["files"]["size_ratio"] = (
             card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
         )
+        card = portable(card)
         (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
         (tmp / "card.md").write_text(render_markdown(card))
         for fmt in ("fp32", "int8"):

@@ -19,6 +19,8 @@ from edge_runtime.bench.runners import (
     tensorflow_available,
 )
 from edge_runtime.bench.system import load_average, system_info
+from edge_runtime.detect import DEFAULT_DETECTOR
+from edge_runtime.portable import portable, portable_path
 from edge_runtime.preprocess import FACE_SIZE
 from edge_runtime.timing import interleaved
 
@@ -49,7 +51,7 @@ class BenchConfig:
     video: str | None = None
     video_frames: int | None = None
     video_passes: int = 2
-    detector: str = "haar"
+    detector: str = DEFAULT_DETECTOR
     detector_model: Path | None = None
 
     def describe(self) -> dict:
@@ -57,7 +59,7 @@ class BenchConfig:
         d["models"] = {m.name: {k: str(p) for k, p in m.files.items()} for m in self.models}
         for k in ("data", "detector_model"):
             d[k] = None if d[k] is None else str(d[k])
-        return d
+        return portable(d)
 
 
 @dataclass
@@ -151,7 +153,7 @@ def _row_base(r: Runner | None, model: str, fmt: str, path: Path, threads: int,
               bundled: bool) -> dict:
     return {
         "model": model, "format": fmt, "threads": threads,
-        "path": str(path), "bundled": bundled,
+        "path": portable_path(path), "bundled": bundled,
         "size_bytes": path.stat().st_size, "sha256": sha256(path),
         "labels": None if r is None else list(r.labels),
         "load_ms": None if r is None else r.load_ms,

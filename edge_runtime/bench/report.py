@@ -10,6 +10,7 @@ from edge_runtime.bench.engine import BenchResult
 from edge_runtime.bench.models import FORMAT_ORDER
 from edge_runtime.bench.system import system_lines
 from edge_runtime.classifier import MODELS_DIR
+from edge_runtime.portable import portable_path
 from edge_runtime.results import STAGES
 
 SCHEMA = "edge-fer-bench/1"
@@ -123,14 +124,11 @@ def markdown_tables(result: BenchResult) -> str:
 
 def display_path(path: str, bundled: bool) -> str:
     """Bundled files as `edge_runtime/models/NAME` (the same on every machine); others as
-    given, relative to the working directory when inside it."""
+    given, relative to the working directory."""
     p = Path(path)
     if bundled and p.parent.resolve() == MODELS_DIR.resolve():
         return f"edge_runtime/models/{p.name}"
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
+    return portable_path(p)
 
 
 def files_table(rows: list[dict]) -> list[str]:
