@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run detectors fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -124,6 +124,11 @@ bench:
 # model changes; tests/test_bench_results.py checks the shipped files against it.
 results:
 	$(EDGE_FER) bench --models all fer7=$(EXPORTS)/fer7.fp32.onnx happy_sad=$(EXPORTS)/happy_sad.fp32.onnx $(FAMILY) --data $(DATA) --video $(VIDEO) --out benchmarks --results-md --overwrite
+
+# benchmarks/detectors/results.md: a full-frame detection by YuNet (the default) and Haar at the
+# frame sizes users run, beside the default model's latency.
+detectors:
+	$(EDGE_FER) bench --models fer7 --formats int8 --threads 1 --batch 1 --detect-sizes 320x240,640x480,1280x720 --runs 200 --out benchmarks/detectors --overwrite
 
 # benchmarks/family/results.md (+ results.json/csv, pareto.png, latency.png): every architecture
 # of the family exported by `make family`, fp32 and int8, beside the shipped int8 files, in one

@@ -174,12 +174,25 @@ def test_plots_are_skipped_with_a_note_without_matplotlib(tiny_pair, small_zip, 
     (["{model}", "--data", "nowhere.zip"], "--data nowhere.zip"),
     (["{model}", "--video", "nowhere.mp4"], "--video nowhere.mp4"),
     (["nosuchmodel"], "nosuchmodel: no such bundled model"),
+    (["{model}", "--detect-sizes", "640"], "--detect-sizes: '640' is not WIDTHxHEIGHT"),
 ])
 def test_bad_inputs_are_one_line_errors(tiny_pair, args, message):
     res = cli(*[a.format(model=tiny_pair) for a in args])
     assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_detectors_are_timed_at_each_frame_size(tiny_pair, tmp_path):
+    res = cli(tiny_pair, "--formats", "fp32", "--threads", "1", "--batch", "1", *FAST,
+              "--detect-sizes", "320x240,640x360", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "results.json").read_text())["detectors"]
+    assert [(r["detector"], r["width"], r["height"]) for r in rows] == [
+        ("yunet", 320, 240), ("yunet", 640, 360), ("haar", 320, 240), ("haar", 640, 360)]
+    assert all(r["p50_ms"] > 0 and r["runs"] >= 10 for r in rows)
+    assert all(r["faces"] >= 1 for r in rows if r["detector"] == "yunet")  # the demo's face
+    assert "| yunet | 640x360 | 1 |" in (tmp_path / "results.md").read_text()
 
 
 def test_no_bundled_model_and_no_path_is_a_clear_error(tmp_path, monkeypatch):

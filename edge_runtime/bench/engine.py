@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.bench.detectors import TIMED, detector_rows
 from edge_runtime.bench.models import FORMATS, KERAS_ROWS, BenchError, ModelFiles
 from edge_runtime.bench.progress import Progress
 from edge_runtime.bench.runners import (
@@ -53,6 +54,7 @@ class BenchConfig:
     video_passes: int = 2
     detector: str = DEFAULT_DETECTOR
     detector_model: Path | None = None
+    detect_sizes: tuple[tuple[int, int], ...] = ()
 
     def describe(self) -> dict:
         d = asdict(self)
@@ -70,6 +72,7 @@ class BenchResult:
     config: dict
     rows: list[dict]
     notes: list[str] = field(default_factory=list)
+    detectors: list[dict] = field(default_factory=list)
 
     def latency_rows(self) -> list[dict]:
         return [r for r in self.rows if r["kind"] == "latency"]
@@ -266,8 +269,9 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
     rounds = max(1, min(cfg.rounds, cfg.runs))
     n_video = len(cfg.models) * len(VIDEO_SETTINGS) * (cfg.video_passes + 1) if cfg.video else 0
     n_acc = len({(m.name, f) for m, f, _ in plan}) if part is not None else 0
-    progress = Progress(len(plan) + n_acc + n_video + len(plan) * len(cfg.batches) * (rounds + 1),
-                        enabled=show_progress)
+    n_detect = len(TIMED) * len(cfg.detect_sizes) * 6
+    progress = Progress(len(plan) + n_acc + n_video + len(plan) * len(cfg.batches) * (rounds + 1)
+                        + n_detect, enabled=show_progress)
     try:
         runners: dict[tuple[str, str, int], Runner] = {}
         keras_cache: dict = {}
@@ -284,6 +288,11 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
         _note_flip_tta(runners, note)
         acc = _accuracy(runners, part, split, progress, note) if part is not None else {}
         rows = _video_rows(cfg, progress, note) if cfg.video else []
+        detectors = detector_rows(
+            cfg.detect_sizes, cfg.threads[0], runs=max(10, cfg.runs // 4),
+            warmup=max(1, cfg.warmup // 4), yunet_model=cfg.detector_model,
+            on_block=progress.update,
+        ) if cfg.detect_sizes else []
 
         variants, keys = {}, {}
         for (model, fmt, t), r in runners.items():
@@ -317,4 +326,4 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
         b = base.get((r["model"], r["threads"], r["batch"]))
         r["speedup_vs_fp32"] = b / r["p50_ms"] if b and r["p50_ms"] > 0 else None
     system["load_average_end"] = load_average()
-    return BenchResult(system, cfg.describe(), latency + rows, notes)
+    return BenchResult(system, cfg.describe(), latency + rows, notes, detectors)

@@ -98,6 +98,17 @@ VIDEO_COLUMNS: list[tuple[str, object]] = [
 ]
 
 
+DETECTOR_COLUMNS: list[tuple[str, object]] = [
+    ("detector", "detector"),
+    ("frame", lambda r: f"{r['width']}x{r['height']}"),
+    ("threads", "threads"),
+    ("p50 ms", lambda r: fmt_ms(r["p50_ms"])),
+    ("p90 ms", lambda r: fmt_ms(r["p90_ms"])),
+    ("p99 ms", lambda r: fmt_ms(r["p99_ms"])),
+    ("faces found", "faces"),
+]
+
+
 def tracking_gains(video_rows: list[dict]) -> list[str]:
     """One line per model: fps with tracking (default) over fps detecting every frame."""
     by = {(r["model"], r["setting"]): r for r in video_rows}
@@ -119,6 +130,11 @@ def markdown_tables(result: BenchResult) -> str:
     if video:
         out += ["", "## Video pipeline (read, detect, track, classify, smooth)", "",
                 *table(video, VIDEO_COLUMNS), "", *tracking_gains(video)]
+    if result.detectors:
+        out += ["", "## Face detection, one full frame (the demo photo, one face)", "",
+                *table(result.detectors, DETECTOR_COLUMNS), "",
+                "`run` detects on a copy shrunk to `--detect-size` (320 px on the longer side "
+                "by default) and, between full detections, only around each tracked face."]
     return "\n".join(out) + "\n"
 
 
@@ -212,7 +228,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def to_json(result: BenchResult, command: str) -> dict:
     return {"schema": SCHEMA, "command": command, "system": result.system,
-            "config": result.config, "notes": result.notes, "rows": result.rows}
+            "config": result.config, "notes": result.notes, "rows": result.rows,
+            "detectors": result.detectors}
 
 
 def parse_files_table(markdown: str) -> list[dict]:

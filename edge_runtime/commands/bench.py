@@ -100,6 +100,10 @@ def bench(
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(
         None, "--detector-model", help=DETECTOR_MODEL_HELP),
+    detect_sizes: str | None = typer.Option(
+        None, "--detect-sizes",
+        help="Also time a full-frame detection by every detector at these frame sizes, e.g. "
+             "320x240,640x480,1280x720."),
     out: Path | None = typer.Option(
         None, "--out",
         help="Write results.json, results.csv, results.md, pareto.png, latency.png here."),
@@ -123,6 +127,7 @@ def bench(
     if merge is not None:
         _merge(merge, out, overwrite)
         return
+    from edge_runtime.bench.detectors import parse_sizes
     from edge_runtime.bench.engine import BenchConfig, run_bench
     from edge_runtime.bench.models import collect, parse_formats
 
@@ -139,6 +144,10 @@ def bench(
         raise UserError(f"--data {data}: no such file or directory")
     if video is not None and "://" not in video and not Path(video).is_file():
         raise UserError(f"--video {video}: no such video file")
+    try:
+        sizes = parse_sizes(detect_sizes) if detect_sizes else ()
+    except ValueError as e:
+        raise UserError(f"--detect-sizes: {e}") from None
     page = PAGE_REPO if results_md else PAGE
     targets = ["results.json", "results.csv", page, "pareto.png", "latency.png"]
     if out is not None:
@@ -148,7 +157,7 @@ def bench(
         threads=parse_ints("--threads", threads or default_threads()),
         batches=parse_ints("--batch", batch), warmup=warmup, runs=runs, data=data, split=split,
         video=video, video_frames=video_frames, video_passes=video_passes, detector=detector,
-        detector_model=detector_model,
+        detector_model=detector_model, detect_sizes=sizes,
     )
     result = run_bench(cfg, show_progress=is_tty(), on_note=warn)
     command = command_line(ctx)
