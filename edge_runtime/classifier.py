@@ -10,32 +10,78 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edge_runtime.cpu import int8_dot_products, isa_class
 from edge_runtime.model_info import ModelError, ModelInfo
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "fer7"
 
 
+PRECISIONS: tuple[str, ...] = ("auto", "int8", "fp32")
+
+
+def bundled_files(name: str) -> dict[str, Path]:
+    """A bundled model's ONNX files by precision (`int8`, `fp32`), those that are shipped."""
+    files = {p: MODELS_DIR / f"{name}.{p}.onnx" for p in PRECISIONS[1:]}
+    return {p: f for p, f in files.items() if f.is_file()}
+
+
 def bundled_models() -> dict[str, Path]:
-    """Names of the models shipped inside the package, mapped to their int8 ONNX files."""
-    return {p.name.split(".")[0]: p for p in sorted(MODELS_DIR.glob("*.int8.onnx"))}
+    """Names of the models shipped inside the package, mapped to their int8 ONNX file (their
+    fp32 one when no int8 is shipped)."""
+    names = sorted({p.name.split(".")[0] for p in MODELS_DIR.glob("*.*.onnx")})
+    found = {n: bundled_files(n) for n in names}
+    return {n: f.get("int8", f.get("fp32")) for n, f in found.items() if f}
 
 
-def resolve_model(model: str | os.PathLike | None) -> Path:
-    """A bundled model name (`fer7`, `happy_sad`, `fer7.int8`) or a path, as an existing file."""
+def choose_precision(
+    requested: str, available: list[str] | tuple[str, ...], flags: list[str] | None = None
+) -> tuple[str, str]:
+    """(precision, why) among the `available` ones: `auto` takes int8 only where the CPU has
+    int8 dot products (edge_runtime.cpu; `flags` default to this machine's), else fp32."""
+    if requested not in PRECISIONS:
+        raise ModelError(f"unknown precision {requested!r}; choose {', '.join(PRECISIONS)}")
+    have = [p for p in PRECISIONS[1:] if p in available]
+    if requested != "auto":
+        if requested not in have:
+            raise ModelError(f"no {requested} file (there is: {', '.join(have) or 'none'})")
+        return requested, "asked for"
+    if len(have) == 1:
+        return have[0], "the only precision shipped"
+    cls = isa_class(flags)
+    if int8_dot_products(flags):
+        return "int8", f"this CPU ({cls}) has int8 dot-product instructions"
+    return "fp32", f"this CPU ({cls}) has no int8 dot-product instruction"
+
+
+def resolve_model(
+    model: str | os.PathLike | None, precision: str = "auto"
+) -> tuple[Path, str, str]:
+    """(file, precision, why) for a bundled model name (`fer7`, `fer7.int8`) or a path. A
+    bundled name runs in `precision` (auto: the one this CPU runs fastest); a path as it is."""
     model = DEFAULT_MODEL if model is None else model
     p = Path(model)
     if p.suffix == ".onnx" or p.exists():
         if not p.is_file():
             raise ModelError(f"{model}: model file not found")
-        return p
+        return p, _precision_of(p), "the file given"
     name = str(model)
-    candidates = [MODELS_DIR / f"{name}.onnx", MODELS_DIR / f"{name}.int8.onnx"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    known = ", ".join(bundled_models()) or "none installed"
-    raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
+    if (MODELS_DIR / f"{name}.onnx").is_file():
+        return MODELS_DIR / f"{name}.onnx", _precision_of(Path(f"{name}.onnx")), "asked for"
+    files = bundled_files(name)
+    if not files:
+        known = ", ".join(bundled_models()) or "none installed"
+        raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
+    try:
+        chosen, why = choose_precision(precision, tuple(files))
+    except ModelError as e:
+        raise ModelError(f"{model}: {e}") from None
+    return files[chosen], chosen, why
+
+
+def _precision_of(path: Path) -> str:
+    parts = path.name.split(".")
+    return parts[-2] if len(parts) >= 3 and parts[-2] in PRECISIONS[1:] else "onnx"
 
 
 def with_flip(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -61,10 +107,16 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
 
 
 class EmotionClassifier:
-    """An edge-fer ONNX model. `predict_proba(faces)` takes uint8 [N, 48, 48] gray faces."""
+    """An edge-fer ONNX model. `predict_proba(faces)` takes uint8 [N, 48, 48] gray faces.
 
-    def __init__(self, model: str | os.PathLike | None = None, threads: int = 1) -> None:
-        self.path = resolve_model(model)
+    A bundled model runs in `precision`: `auto` (int8 where the CPU has int8 dot products,
+    else fp32, when both are shipped), `int8` or `fp32`; `self.precision` and
+    `self.precision_reason` say which and why."""
+
+    def __init__(
+        self, model: str | os.PathLike | None = None, threads: int = 1, precision: str = "auto"
+    ) -> None:
+        self.path, self.precision, self.precision_reason = resolve_model(model, precision)
         t0 = time.perf_counter()
         try:
             self.session = ort.InferenceSession(

@@ -67,7 +67,7 @@ class EmotionRecognizer:
     `model`: a bundled model name, a path to an edge-fer ONNX file, an `EmotionClassifier`,
     or None for the bundled default. `detector`: "yunet" (the default, bundled;
     `detector_model` names another YuNet file), "haar", "none", or a `Detector`. `threads`:
-    onnxruntime intra-op threads.
+    onnxruntime intra-op threads. `precision`: auto, int8 or fp32 (see EmotionClassifier).
     """
 
     def __init__(
@@ -77,12 +77,13 @@ class EmotionRecognizer:
         detector_model: str | os.PathLike | None = None,
         threads: int = 1,
         options: RecognizerOptions | None = None,
+        precision: str = "auto",
     ) -> None:
         self.options = options or RecognizerOptions()
         if isinstance(model, EmotionClassifier):
             self.classifier = model
         else:
-            self.classifier = EmotionClassifier(model, threads=threads)
+            self.classifier = EmotionClassifier(model, threads=threads, precision=precision)
         if isinstance(detector, Detector):
             self.detector = detector
         else:

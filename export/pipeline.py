@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier, with_flip
+from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
@@ -463,6 +464,7 @@ def run_export(opts: ExportOptions) -> dict:
                     "stratified": True,
                 },
                 "fp32_p50_ms": fp32_ms,
+                "cpu": cpu_info(),
                 "fp32_p95_ms": timings["fp32"]["p95_ms"],
                 "timing": f"batch 1, 1 thread, {opts.latency_runs} runs interleaved in 10 rounds",
                 "candidates": [

@@ -51,8 +51,7 @@ def test_the_check_catches_a_changed_model(tiny_onnx_model, tmp_path, monkeypatc
     models = tmp_path / "models"
     models.mkdir()
     (models / "tiny.int8.onnx").write_bytes(tiny_onnx_model.read_bytes())
-    for module in ("edge_runtime.classifier", "edge_runtime.bench.models",
-                   "edge_runtime.bench.report"):
+    for module in ("edge_runtime.classifier", "edge_runtime.bench.report"):
         monkeypatch.setattr(f"{module}.MODELS_DIR", models)
     out = tmp_path / "benchmarks"
     res = CliRunner().invoke(app, ["bench", "--models", "all", "--threads", "1", "--batch", "1",

@@ -449,7 +449,7 @@ def test_inspect_and_models(exported):
     assert d["card"]["macs"] == json.loads((exported / "happy_sad.card.json").read_text())[
         "macs_per_face"] > 0
     res = CliRunner().invoke(app, ["models"])
-    assert res.exit_code == 0 and "MACs per face" in res.output, res.output
+    assert res.exit_code == 0 and "MACs/face" in res.output, res.output
     res = CliRunner().invoke(app, ["inspect", str(exported / "nope.onnx")])
     assert res.exit_code == 2 and "not found" in res.output
 

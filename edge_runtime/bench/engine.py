@@ -20,6 +20,7 @@ from edge_runtime.bench.runners import (
     tensorflow_available,
 )
 from edge_runtime.bench.system import load_average, system_info
+from edge_runtime.cpu import isa_class
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.portable import portable, portable_path
 from edge_runtime.preprocess import FACE_SIZE
@@ -159,6 +160,8 @@ def _row_base(r: Runner | None, model: str, fmt: str, path: Path, threads: int,
         "path": portable_path(path), "bundled": bundled,
         "size_bytes": path.stat().st_size, "sha256": sha256(path),
         "labels": None if r is None else list(r.labels),
+        "macs": getattr(r, "macs", None),
+        "isa_class": isa_class(),
         "load_ms": None if r is None else r.load_ms,
         "load_rss_mb": None if r is None else r.load_rss_mb,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_runtime.classifier import MODELS_DIR, bundled_models
+from edge_runtime.classifier import bundled_files, bundled_models
 from edge_runtime.errors import EdgeFerError
 
 #: formats a user can ask for; `keras` gives two rows (Keras `predict` and a direct call)
@@ -71,11 +71,6 @@ def _add(found: dict[str, ModelFiles], name: str, files: dict[str, Path],
     entry = found.setdefault(name, ModelFiles(name, bundled=bundled))
     for fmt, path in files.items():
         entry.files.setdefault(fmt, path)
-
-
-def bundled_files(name: str) -> dict[str, Path]:
-    """The files of a bundled model: its int8 ONNX and, when shipped, its fp32 ONNX."""
-    return _with_siblings(MODELS_DIR / f"{name}.int8.onnx")
 
 
 def collect(tokens: list[str]) -> list[ModelFiles]:

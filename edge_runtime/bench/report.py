@@ -79,6 +79,7 @@ LATENCY_COLUMNS: list[tuple[str, object]] = [
     ("size", lambda r: _size(r["size_bytes"])),
     ("load ms", lambda r: fmt_ms(r["load_ms"])),
     ("classes", lambda r: len(r.get("labels") or []) or "-"),
+    ("MACs", lambda r: f"{r['macs'] / 1e6:.1f}M" if r.get("macs") else "-"),
     ("accuracy", lambda r: pct(r.get("accuracy"))),
     ("macro-F1", lambda r: _num(r.get("macro_f1"))),
 ]

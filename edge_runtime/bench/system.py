@@ -6,51 +6,8 @@ import datetime as _dt
 import os
 import platform
 import sys
-from pathlib import Path
 
-#: instruction-set flags that change how fast int8/fp32 convolutions run, as /proc/cpuinfo
-#: names them (x86 `flags`, ARM `Features`)
-RELEVANT_FLAGS: tuple[str, ...] = (
-    "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8",  # x86
-    "asimd", "asimddp", "i8mm", "sve", "asimdhp",  # ARM: NEON, dot product, int8 matmul, SVE
-)
-
-#: ARM core names by "CPU part" (Raspberry Pi 3: A53, Pi 4: A72, Pi 5: A76)
-ARM_PARTS: dict[str, str] = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55",
-                             "0xd07": "Cortex-A57", "0xd08": "Cortex-A72", "0xd09": "Cortex-A73",
-                             "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1",
-                             "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78", "0xd4f": "Neoverse-V2"}
-
-
-def cpu_info(cpuinfo: str | None = None) -> dict:
-    """CPU model and the relevant instruction-set flags, from /proc/cpuinfo when present."""
-    if cpuinfo is None:
-        p = Path("/proc/cpuinfo")
-        cpuinfo = p.read_text(errors="replace") if p.is_file() else ""
-    fields: dict[str, str] = {}
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key, value = key.strip().lower(), value.strip()
-        if key in ("flags", "features") and not flags:
-            flags = set(value.split())
-        elif value and key not in fields:
-            fields[key] = value
-    # x86: "model name"; ARM: "model name" (32-bit) or none, "Hardware" and the board in
-    # "Model" (e.g. Raspberry Pi 5 Model B); x86's "model" is a number, not a name
-    board = fields.get("model", "")
-    board = "" if board.isdigit() else board
-    name = (fields.get("model name") or fields.get("cpu model")
-            or ARM_PARTS.get(fields.get("cpu part", "").lower()) or fields.get("hardware"))
-    if board and name and board != name:
-        name = f"{board}, {name}"
-    return {
-        "model": name or board or platform.processor() or platform.machine(),
-        "flags": [f for f in RELEVANT_FLAGS if f in flags],
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-    }
+from edge_runtime.cpu import INT8_DOT_CLASSES, cpu_info
 
 
 def _version(dist: str) -> str | None:
@@ -119,7 +76,10 @@ def system_lines(system: dict) -> list[str]:
     end = system.get("load_average_end")
     lines = [
         f"- CPU: {cpu['model']}, {cpu['logical_cores']} logical cores "
-        f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}",
+        f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}; "
+        f"class {cpu.get('isa_class', '?')}: `--precision auto` runs "
+        f"{'int8' if cpu.get('isa_class') in INT8_DOT_CLASSES else 'fp32'} where a model ships "
+        "both (int8 only with int8 dot-product instructions)",
         f"- OS: {system['os']} ({system['machine']})",
         f"- Versions: {libs}",
         f"- onnxruntime: {o['provider']} (available: {', '.join(o['available_providers'])}), "

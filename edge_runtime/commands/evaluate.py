@@ -15,6 +15,7 @@ import typer
 
 from edge_runtime.classifier import with_flip
 from edge_runtime.commands.common import UserError, require_training_stack
+from edge_runtime.commands.recognizer_setup import PRECISION_HELP
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -30,7 +31,9 @@ def keras_labels(path: Path) -> tuple[str, ...] | None:
     return None
 
 
-def load_predictor(model: str, threads: int = 1) -> tuple[tuple[str, ...], Predictor, str]:
+def load_predictor(
+    model: str, threads: int = 1, precision: str = "auto"
+) -> tuple[tuple[str, ...], Predictor, str]:
     """(labels, probabilities function over uint8 [N,48,48] faces, kind) for a model."""
     if str(model).endswith(".keras"):
         require_training_stack("evaluate")
@@ -46,7 +49,7 @@ def load_predictor(model: str, threads: int = 1) -> tuple[tuple[str, ...], Predi
         return labels, (lambda x: predict(m, x)), "keras"
     from edge_runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(model, threads=threads)
+    clf = EmotionClassifier(model, threads=threads, precision=precision)
     return clf.labels, clf.predict_proba, "onnx"
 
 
@@ -68,6 +71,7 @@ def evaluate(
     ),
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped face."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
@@ -75,7 +79,7 @@ def evaluate(
     from edge_runtime.labels import parse_classes, task_probs
     from train.data import DataError, load
 
-    labels, fn, kind = load_predictor(model, threads)
+    labels, fn, kind = load_predictor(model, threads, precision)
     try:
         task = parse_classes(classes) if classes else labels
     except ValueError as e:

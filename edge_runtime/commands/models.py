@@ -6,7 +6,8 @@ import json
 
 import typer
 
-from edge_runtime.classifier import EmotionClassifier, bundled_models
+from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_models
+from edge_runtime.cpu import cpu_info
 
 
 def _describe(clf: EmotionClassifier) -> dict:
@@ -28,28 +29,70 @@ def _describe(clf: EmotionClassifier) -> dict:
     }
 
 
+def _card_file(clf: EmotionClassifier) -> dict:
+    """The NAME.card.json beside a model file (bundled models ship theirs), or {}."""
+    path = clf.path.with_name(clf.path.name.split(".")[0] + ".card.json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _latency(card: dict, precision: str) -> str:
+    """The card's batch-1, one-thread p50 for `precision`, and the CPU it was timed on."""
+    q = card.get("quantization") or {}
+    if precision == "fp32":
+        ms = q.get("fp32_p50_ms")
+    else:
+        ms = next((c.get("p50_ms") for c in q.get("candidates", [])
+                   if c.get("candidate") == q.get("chosen")), None)
+    if ms is None:
+        return "-"
+    cpu = q.get("cpu") or {}
+    where = f"{cpu.get('model', '?')}, {cpu.get('isa_class', '?')}" if cpu else "CPU not recorded"
+    return f"{ms:.2f} ms ({where})"
+
+
 def models(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model."),
 ) -> None:
-    """List the bundled models with labels, size and card figures."""
+    """List the bundled models: task, the precision --precision auto runs here and why,
+    size, parameters, MACs per face, PrivateTest accuracy and the latency on the card."""
     found = bundled_models()
     if not found:
-        typer.echo("no bundled models installed", err=True)
+        typer.echo("no bundled model is installed", err=True)
         return
-    for name, path in found.items():
-        d = _describe(EmotionClassifier(path))
+    cpu = cpu_info()
+    rows, reasons = [], set()
+    for name in found:
+        clf = EmotionClassifier(name)
+        d = _describe(clf)
+        d.update(name=name, precision=clf.precision, precision_reason=clf.precision_reason,
+                 files={p: f.stat().st_size for p, f in bundled_files(name).items()})
         if as_json:
             typer.echo(json.dumps(d))
             continue
-        card = d["card"]
-        acc, macs = card.get("private_accuracy"), card.get("macs")
-        typer.echo(
-            f"{name:10s} {d['task']:10s} {d['size_bytes'] / 1024:7.1f} KiB  "
-            f"arch {card.get('arch', '?')}, {card.get('params', 0):,} params, "
-            f"{'-' if macs is None else f'{macs / 1e6:.1f}M'} MACs per face, "
-            f"PrivateTest accuracy {'-' if acc is None else f'{100 * acc:.2f}%'}  "
-            f"labels {','.join(d['labels'])}"
-        )
+        reasons.add(clf.precision_reason)
+        card, card_file = d["card"], _card_file(clf)
+        macs = card.get("macs") or card_file.get("macs_per_face")
+        acc = card.get("private_accuracy")
+        rows.append([
+            name, d["task"], f"{clf.precision} ({', '.join(d['files'])})",
+            f"{d['size_bytes'] / 2**20:.2f} MiB", f"{card.get('params', 0):,}",
+            "-" if macs is None else f"{macs / 1e6:.1f}M",
+            "-" if acc is None else f"{100 * acc:.2f}%",
+            _latency(card_file, clf.precision),
+        ])
+    if as_json:
+        return
+    typer.echo(f"this CPU: {cpu['model']}, class {cpu['isa_class']} "
+               f"({', '.join(cpu['flags']) or 'no relevant flags'})")
+    head = ["name", "task", "precision (shipped)", "size", "params", "MACs/face",
+            "PrivateTest", "latency b1 1 thread, from the card"]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    typer.echo("precision auto: " + "; ".join(sorted(reasons)))
 
 
 def inspect(

@@ -12,6 +12,7 @@ from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
     MODEL_HELP,
+    PRECISION_HELP,
     THREADS_HELP,
     build_recognizer,
 )
@@ -36,6 +37,7 @@ def predict(
         640, "--detect-size", help="Detect on a copy shrunk to this longer side (pixels)."
     ),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per input."),
     save: Path | None = typer.Option(
         None, "--save", help="Annotated image (one input) or directory (several inputs)."
@@ -57,7 +59,7 @@ def predict(
     if not inputs:
         raise UserError("give at least one image, directory, glob or URL (or --demo)")
     options = RecognizerOptions(still_detect_size=detect_size, smoothing=None)
-    rec = build_recognizer(model, detector, detector_model, threads, options)
+    rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     items = expand_inputs(inputs)
     writers: list[Writer] = []
     if save is not None:  # first, so that a failed save shows in the printed result

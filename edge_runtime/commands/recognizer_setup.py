@@ -17,6 +17,10 @@ DETECTOR_HELP = (
     "or none (the input is a face crop)."
 )
 DETECTOR_MODEL_HELP = "Another YuNet ONNX file for --detector yunet (default: the bundled one)."
+PRECISION_HELP = (
+    "auto | int8 | fp32: which of a bundled model's files runs. auto takes int8 only where the "
+    "CPU has int8 dot-product instructions (x86 VNNI/AMX, ARM dotprod/i8mm), else fp32."
+)
 THREADS_HELP = (
     "Threads for onnxruntime and OpenCV. 1 keeps a core free per process; on a 4-core "
     "Raspberry Pi, 2 is a good choice for a camera run."
@@ -43,6 +47,7 @@ def build_recognizer(
     detector_model: Path | None,
     threads: int,
     options: RecognizerOptions,
+    precision: str = "auto",
 ) -> EmotionRecognizer:
     """An EmotionRecognizer, or a one-line UserError naming what is wrong."""
     if threads < 1:
@@ -55,6 +60,6 @@ def build_recognizer(
     cv2.setNumThreads(threads)
     try:
         return EmotionRecognizer(model, detector, detector_model, threads=threads,
-                                 options=options)
+                                 options=options, precision=precision)
     except DetectorError as e:
         raise UserError(str(e), 2) from None

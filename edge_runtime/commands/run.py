@@ -14,6 +14,7 @@ from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
     MODEL_HELP,
+    PRECISION_HELP,
     THREADS_HELP,
     build_recognizer,
     parse_smoothing,
@@ -110,6 +111,7 @@ def run(
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     detect_every: int = typer.Option(
         10, "--detect-every", help="Full-frame detection at least every N frames (1 = always)."
     ),
@@ -154,7 +156,7 @@ def run(
     source = _source(camera, video, demo, width, height, fps, loop, live)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
                                 smoothing=parse_smoothing(smoothing))
-    rec = build_recognizer(model, detector, detector_model, threads, options)
+    rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
     stream = rec.stream(source, max_frames, duration, stop=stop,

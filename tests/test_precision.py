@@ -1,0 +1,101 @@
+"""--precision auto|int8|fp32: the CPU's class from its flags, and the file each choice runs."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import build_tiny_onnx_model
+from typer.testing import CliRunner
+
+import edge_runtime.classifier as classifier
+import edge_runtime.cpu as cpu
+from edge_runtime.cli import app
+from edge_runtime.model_info import ModelError
+
+X86_AVX2 = ["avx2", "fma"]
+X86_VNNI = ["avx2", "fma", "avx512f", "avx512_vnni"]
+PI4 = ["asimd"]  # Cortex-A72: NEON, no dot product
+PI5 = ["asimd", "asimddp"]  # Cortex-A76
+
+
+@pytest.mark.parametrize("flags, isa, dot", [
+    (X86_AVX2, "avx2", False),
+    (X86_VNNI, "avx512-vnni", True),
+    (["avx2", "avx_vnni"], "avx-vnni", True),
+    (["avx2", "avx512_vnni", "amx_tile", "amx_int8"], "amx", True),
+    (PI4, "neon", False),
+    (PI5, "neon-dotprod", True),
+    (["asimd", "asimddp", "i8mm"], "neon-i8mm", True),
+    ([], "other", False),
+])
+def test_isa_class_and_int8_dot_products(flags, isa, dot):
+    assert cpu.isa_class(flags) == isa
+    assert cpu.int8_dot_products(flags) is dot
+
+
+def test_cpuinfo_of_a_pi4_and_a_pi5_gives_their_class():
+    a72 = "processor\t: 0\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n"
+    a76 = "processor\t: 0\nFeatures\t: fp asimd asimddp cpuid\nCPU part\t: 0xd0b\n"
+    assert cpu.cpu_info(a72)["isa_class"] == "neon"
+    assert cpu.cpu_info(a76)["isa_class"] == "neon-dotprod"
+
+
+@pytest.mark.parametrize("flags, want", [
+    (X86_AVX2, "fp32"), (X86_VNNI, "int8"), (PI4, "fp32"), (PI5, "int8"),
+])
+def test_auto_takes_int8_only_with_int8_dot_products(flags, want):
+    got, why = classifier.choose_precision("auto", ("int8", "fp32"), flags)
+    assert got == want and "int8 dot-product" in why
+
+
+def test_one_shipped_precision_and_explicit_choices():
+    assert classifier.choose_precision("auto", ("int8",), X86_AVX2) == (
+        "int8", "the only precision shipped")
+    assert classifier.choose_precision("fp32", ("int8", "fp32"), X86_VNNI)[0] == "fp32"
+    with pytest.raises(ModelError, match="no fp32 file"):
+        classifier.choose_precision("fp32", ("int8",))
+    with pytest.raises(ModelError, match="unknown precision 'fp16'"):
+        classifier.choose_precision("fp16", ("int8", "fp32"))
+
+
+@pytest.fixture
+def both_precisions(tmp_path, monkeypatch):
+    """A models folder holding `tiny` in int8 and fp32, installed as the bundled models."""
+    int8 = build_tiny_onnx_model(tmp_path / "tiny.int8.onnx")
+    shutil.copy(int8, tmp_path / "tiny.fp32.onnx")
+    monkeypatch.setattr(classifier, "MODELS_DIR", tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("flags, want", [(X86_AVX2, "fp32"), (X86_VNNI, "int8"),
+                                         (PI4, "fp32"), (PI5, "int8")])
+def test_a_bundled_model_runs_the_file_auto_picks_for_the_cpu(both_precisions, monkeypatch,
+                                                              flags, want):
+    monkeypatch.setattr(cpu, "cpu_info", lambda cpuinfo=None: {"flags": flags})
+    clf = classifier.EmotionClassifier("tiny")
+    assert clf.precision == want and clf.path == both_precisions / f"tiny.{want}.onnx"
+    forced = classifier.EmotionClassifier("tiny", precision="int8")
+    assert forced.path == both_precisions / "tiny.int8.onnx"
+    assert classifier.bundled_models() == {"tiny": both_precisions / "tiny.int8.onnx"}
+
+
+def test_a_path_runs_as_given_whatever_the_precision(tiny_onnx_model):
+    clf = classifier.EmotionClassifier(tiny_onnx_model, precision="fp32")
+    assert clf.path == tiny_onnx_model and clf.precision_reason == "the file given"
+
+
+def test_cli_precision_errors_are_one_line():
+    res = CliRunner().invoke(app, ["predict", "--demo", "--precision", "fp16"])
+    assert res.exit_code == 2 and "unknown precision 'fp16'" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    if "fer7" in classifier.bundled_models() and "fp32" not in classifier.bundled_files("fer7"):
+        res = CliRunner().invoke(app, ["predict", "--demo", "--precision", "fp32"])
+        assert res.exit_code == 2 and "fer7: no fp32 file" in res.output, res.output
+
+
+def test_models_says_what_auto_picks_here_and_why():
+    res = CliRunner().invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
+    assert "MACs/face" in res.output.splitlines()[1]
