@@ -131,6 +131,7 @@ class EmotionClassifier:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: expected one input and one output")
+        self.info.check_graph_input(list(inputs[0].shape), str(self.path))
         self._input = inputs[0].name
         out_dim = outputs[0].shape[-1]
         if isinstance(out_dim, int) and out_dim != len(self.info.labels):

@@ -67,8 +67,27 @@ def _webp_header(data: bytes) -> ImageHeader | None:
     return None
 
 
+def _tiff_header(data: bytes) -> ImageHeader | None:
+    """Width and height from a TIFF's first image directory (tags 256 and 257)."""
+    end = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(end + "I", data[4:8])
+        (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
+        size = {}
+        for i in range(min(count, 512)):
+            entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+            tag, kind = struct.unpack(end + "HH", entry[:4])
+            if tag in (256, 257):
+                fmt = end + ("H" if kind == 3 else "I")
+                (size[tag],) = struct.unpack(fmt, entry[8:10] if kind == 3 else entry[8:12])
+        return ImageHeader("tiff", size[256], size[257])
+    except (struct.error, KeyError):
+        return ImageHeader("tiff", 0, 0)  # a TIFF without a readable size: corrupt
+
+
 def read_header(data: bytes) -> ImageHeader | None:
-    """Format, size and alpha from the first bytes of a PNG, JPEG, GIF, BMP or WebP file."""
+    """Format, size and alpha from the first bytes of a PNG, JPEG, GIF, BMP, WebP or TIFF
+    file."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
         w, h = struct.unpack(">II", data[16:24])
         return ImageHeader("png", w, h, alpha=data[25] in (4, 6) or b"tRNS" in data[:4096])
@@ -82,6 +101,8 @@ def read_header(data: bytes) -> ImageHeader | None:
         return ImageHeader("bmp", abs(w), abs(h))
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_header(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_header(data)
     return None
 
 

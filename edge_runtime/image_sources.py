@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import glob
 import socket
+import stat
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -21,7 +23,8 @@ import numpy as np
 from edge_runtime.image_io import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm"}
+    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm",
+     ".pnm"}
 )
 URL_TIMEOUT_S = 10.0
 MAX_URL_BYTES = 20 * 1024 * 1024
@@ -64,12 +67,19 @@ def is_url(text: str) -> bool:
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """A local file's bytes; ImageError when missing, unreadable or bigger than `max_bytes`."""
     try:
-        size = path.stat().st_size
-        if path.is_dir():
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
             raise ImageError("is a directory")
-        if size > max_bytes:
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if (
+                stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) else "a socket or other special file"
+            raise ImageError(f"not a regular file ({kind})")
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
+        if len(data) > max_bytes:
+            size = path.stat().st_size
             raise ImageError(f"file too large: {size / 1e6:.1f} MB (limit {max_bytes / 1e6:g} MB)")
-        return path.read_bytes()
+        return data
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except PermissionError:
@@ -80,10 +90,31 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_URL_BYTES) -> bytes:
     """Download an image over http(s): the content type must be image/*, the body at most
-    `max_bytes`, and the whole transfer must finish within `timeout` seconds."""
+    `max_bytes`, and the whole transfer (connection, headers, body) must finish within
+    `timeout` seconds of wall time, however slowly a server trickles its bytes."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise ImageError(f"unsupported URL scheme {scheme!r} (only http and https)")
+    box: list[bytes | ImageError] = []
+
+    def work() -> None:
+        try:
+            box.append(_fetch(url, timeout, max_bytes))
+        except ImageError as e:
+            box.append(e)
+
+    # the worker is abandoned at the deadline: a daemon thread, ended by the socket timeout
+    worker = threading.Thread(target=work, name="edge-fer-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive() or not box:
+        raise ImageError(f"timed out after {timeout:g} s")
+    if isinstance(box[0], ImageError):
+        raise box[0]
+    return box[0]
+
+
+def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     deadline = time.monotonic() + timeout
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
     try:
@@ -103,7 +134,7 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_URL
             while True:
                 if time.monotonic() > deadline:
                     raise ImageError(f"timed out after {timeout:g} s")
-                chunk = resp.read(64 * 1024)
+                chunk = resp.read1(64 * 1024)  # what has arrived, not a full 64 kB
                 if not chunk:
                     break
                 total += len(chunk)

@@ -12,6 +12,8 @@ from edge_runtime.errors import EdgeFerError
 
 FORMAT_VERSION = 1
 PREFIX = "edge_fer."
+MIN_SIDE, MAX_SIDE = 8, 512  # face input sides a model may declare, in pixels
+MAX_MARGIN = 2.0  # face crop margin, as a share of the detector box's side
 
 
 class ModelError(EdgeFerError):
@@ -99,4 +101,32 @@ class ModelInfo:
             raise ModelError(f"{source}: unsupported model input or labels in metadata")
         if info.pixel_scale != "raw_0_255":
             raise ModelError(f"{source}: unsupported pixel scaling {info.pixel_scale!r}")
+        for field_name in ("height", "width"):
+            side = getattr(info, field_name)
+            if not MIN_SIDE <= side <= MAX_SIDE:
+                raise ModelError(
+                    f"{source}: input {field_name} {side} in its metadata is outside "
+                    f"{MIN_SIDE}..{MAX_SIDE}"
+                )
+        if not 0.0 <= info.face_margin <= MAX_MARGIN:  # NaN fails this too
+            raise ModelError(
+                f"{source}: face_margin {info.face_margin} in its metadata is outside "
+                f"0..{MAX_MARGIN:g}"
+            )
         return info
+
+    def check_graph_input(self, shape: list, source: str = "model") -> None:
+        """ModelError when the graph's input shape disagrees with the metadata (a dynamic
+        dimension agrees with anything)."""
+        want = (
+            [1, self.height, self.width] if self.layout == "NCHW" else [self.height, self.width, 1]
+        )
+        names = ("channels", "height", "width") if self.layout == "NCHW" else (
+            "height", "width", "channels")
+        if len(shape) != 4:
+            raise ModelError(f"{source}: graph input has {len(shape)} dimensions, expected 4")
+        for name, got, expected in zip(names, shape[1:], want, strict=True):
+            if isinstance(got, int) and got != expected:
+                raise ModelError(
+                    f"{source}: metadata says input {name} {expected}, the graph takes {got}"
+                )

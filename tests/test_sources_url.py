@@ -42,6 +42,21 @@ class Handler(BaseHTTPRequestHandler):
                              + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
             time.sleep(0.01)
 
+    def _trickle(self, headers: bool) -> None:
+        """A server that sends one byte every 0.1 s, of its headers or of its body, for up
+        to 3 s: each read gets a byte long before any per-read timeout."""
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+                + str(len(GOOD)).encode() + b"\r\n\r\n")
+        if not headers:
+            self.wfile.write(head)
+        try:
+            for byte in (head + GOOD if headers else GOOD)[:30]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client gave up, as it should
+
     def do_GET(self):
         if self.path == "/camera.mjpg":
             self._mjpeg(20)
@@ -57,15 +72,23 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow.png":
             time.sleep(2.0)
             self._send(200, "image/png", GOOD)
+        elif self.path in ("/trickle-body.png", "/trickle-headers.png"):
+            self._trickle(headers=self.path == "/trickle-headers.png")
         elif self.path == "/not-really.png":
             self._send(200, "image/png", b"plain text")
         else:
             self._send(404, "text/plain", b"nope")
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that gave up (a trickle cut at its deadline) is expected here; printing
+        its broken pipe would land in the output of whichever CLI test runs meanwhile."""
+
+
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = QuietServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
@@ -89,6 +112,14 @@ def test_good_image(server):
 def test_bad_urls(server, path, reason):
     with pytest.raises(ImageError, match=reason):
         fetch_url(server + path, timeout=0.5, max_bytes=1000)
+
+
+@pytest.mark.parametrize("path", ["/trickle-body.png", "/trickle-headers.png"])
+def test_the_timeout_is_a_deadline_for_the_whole_fetch(server, path):
+    t0 = time.monotonic()
+    with pytest.raises(ImageError, match="timed out after 0.5 s"):
+        fetch_url(server + path, timeout=0.5, max_bytes=100_000)
+    assert time.monotonic() - t0 < 2.0  # the trickle would take 3 s
 
 
 def test_body_that_is_not_an_image(server):

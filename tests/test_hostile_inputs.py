@@ -1,0 +1,85 @@
+"""Inputs a device meets when nobody watches: special files among the images, a small file
+that declares a huge picture, a model whose metadata disagrees with its graph."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import onnx
+import pytest
+from conftest import build_tiny_onnx_model
+from typer.testing import CliRunner
+
+from edge_runtime.classifier import EmotionClassifier
+from edge_runtime.cli import app
+from edge_runtime.image_io import ImageError, decode_image
+from edge_runtime.image_sources import read_file
+from edge_runtime.model_info import PREFIX, ModelError
+
+
+def test_fifos_and_devices_are_refused_without_reading_them(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes: never here
+    with pytest.raises(ImageError, match="not a regular file \\(a FIFO\\)"):
+        read_file(fifo)
+    with pytest.raises(ImageError, match="not a regular file \\(a device\\)"):
+        read_file(Path("/dev/zero"))  # endless: read, it would exhaust memory
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 2000)
+    with pytest.raises(ImageError, match="file too large"):
+        read_file(big, max_bytes=1000)
+
+
+def test_a_batch_goes_on_past_a_fifo(tmp_path, tiny_onnx_model, shared_samples):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
+                                   str(tmp_path / "pipe.jpg"), str(shared_samples / "justin.jpg")])
+    assert res.exit_code == 1
+    assert "not a regular file (a FIFO)" in res.output and '"faces": [{' in res.output
+
+
+def _tiff(width: int, height: int) -> bytes:
+    """A little-endian TIFF header and one directory declaring width x height, no pixels."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (262, 3, 1, 1)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", *e) for e in entries) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0" * 64
+
+
+def test_a_small_tiff_declaring_a_huge_picture_is_refused_before_decoding():
+    data = _tiff(32000, 32000)
+    assert len(data) < 200
+    with pytest.raises(ImageError, match="image too large: 32000x32000"):
+        decode_image(data)
+
+
+def _with_meta(src: Path, dst: Path, **changes: str) -> Path:
+    model = onnx.load(str(src))
+    for prop in model.metadata_props:
+        key = prop.key.removeprefix(PREFIX)
+        if key in changes:
+            prop.value = changes[key]
+    onnx.save(model, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("input", '{"height": 64, "width": 64, "channels": 1, "layout": "NCHW", '
+              '"pixel_scale": "raw_0_255"}', "metadata says input height 64, the graph takes 48"),
+    ("input", '{"height": 20000, "width": 20000, "channels": 1, "layout": "NCHW", '
+              '"pixel_scale": "raw_0_255"}', "input height 20000 in its metadata is outside"),
+    ("input", '{"height": 0, "width": 48, "channels": 1, "layout": "NCHW", '
+              '"pixel_scale": "raw_0_255"}', "input height 0 in its metadata is outside"),
+    ("preprocess", '{"face_margin": NaN}', "face_margin nan in its metadata is outside"),
+    ("preprocess", '{"face_margin": -0.5}', "face_margin -0.5 in its metadata is outside"),
+])
+def test_metadata_that_disagrees_with_the_graph_is_one_line(tmp_path, field, value, message):
+    model = build_tiny_onnx_model(tmp_path / "ok.onnx")
+    bad = _with_meta(model, tmp_path / "bad.onnx", **{field: value})
+    with pytest.raises(ModelError, match=message):
+        EmotionClassifier(bad)
+    res = CliRunner().invoke(app, ["predict", "--model", str(bad), "--demo"])
+    assert res.exit_code == 2 and message.split(" in its")[0] in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
