@@ -41,6 +41,31 @@ def ensure_writable(path: Path, overwrite: bool) -> Path:
     return path
 
 
+def next_free(path: Path) -> Path:
+    """`path`, or the first of `stem-2.ext`, `stem-3.ext`, ... that does not exist yet."""
+    candidate, n = path, 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+def _writing(path: Path | str, write) -> None:
+    """Run `write()`; an OS error (a full disk, a vanished drive) becomes one OutputError line."""
+    try:
+        write()
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _first_row(path: Path) -> list[str] | None:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
 def _faces_text(faces: list[Face]) -> str:
     if not faces:
         return "no face"
@@ -97,8 +122,11 @@ class TextWriter(Writer):
         self._n = 0
 
     def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        def write() -> None:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+        _writing(getattr(self.stream, "name", "output"), write)
 
     def image(self, result: ImageResult, image: np.ndarray | None) -> None:
         if result.error is not None:
@@ -133,8 +161,11 @@ class JsonLinesWriter(Writer):
         self.stream = stream or sys.stdout
 
     def _write(self, obj: dict) -> None:
-        self.stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
-        self.stream.flush()
+        def write() -> None:
+            self.stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+            self.stream.flush()
+
+        _writing(getattr(self.stream, "name", "output"), write)
 
     def image(self, result: ImageResult, image: np.ndarray | None) -> None:
         self._write(result.to_json())
@@ -148,28 +179,50 @@ class JsonLinesWriter(Writer):
 
 class CsvTimelineWriter(Writer):
     """A per-frame emotion timeline: one row per face per frame (one empty row for a frame
-    without faces), with every class probability in its own column."""
+    without faces), with every class probability in its own column.
+
+    An existing timeline with the same columns is appended to (a restarted service keeps its
+    history); one with other columns is kept, and the timeline goes to the next free name.
+    `note` says which, for the user."""
 
     def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False) -> None:
-        self.path = ensure_writable(Path(path), overwrite)
+        path = Path(path)
+        header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "label", "score",
+                  *labels]
+        self.note: str | None = None
+        append = False
+        if path.is_file() and not overwrite:
+            if _first_row(path) == header:
+                append, self.note = True, f"{path} exists: appending to it"
+            else:
+                free = next_free(path)
+                path, self.note = free, f"{path} has other columns: writing {free}"
+        self.path = ensure_writable(path, overwrite or append)
         self.labels = labels
-        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._file = self.path.open("a" if append else "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
-        self._csv.writerow(["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "label",
-                            "score", *labels])
+        if not append:
+            _writing(self.path, lambda: self._csv.writerow(header))
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         head = [result.frame, f"{result.timestamp:.3f}", len(result.faces)]
-        if not result.faces:
-            self._csv.writerow(head + [""] * (7 + len(self.labels)))
-        for f in result.faces:
-            self._csv.writerow(head + [f.id, *f.box, f.label, f"{f.score:.4f}",
-                                       *(f"{f.probs[k]:.4f}" for k in self.labels)])
-        self._file.flush()
+
+        def write() -> None:
+            if not result.faces:
+                self._csv.writerow(head + [""] * (7 + len(self.labels)))
+            for f in result.faces:
+                self._csv.writerow(head + [f.id, *f.box, f.label, f"{f.score:.4f}",
+                                           *(f"{f.probs[k]:.4f}" for k in self.labels)])
+            self._file.flush()
+
+        _writing(self.path, write)
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # the write that failed already said so
 
 
 class VideoSaver(Writer):
@@ -179,6 +232,10 @@ class VideoSaver(Writer):
         path = Path(path)
         if path.suffix.lower() not in VIDEO_CODECS:
             raise OutputError(f"{path}: save a stream as .mp4, .avi or .mkv")
+        self.note: str | None = None
+        if path.exists() and not overwrite:  # a restarted run keeps the earlier video
+            free = next_free(path)
+            path, self.note = free, f"{path} exists: writing {free}"
         self.path = ensure_writable(path, overwrite)
         self.fps = fps if fps and fps > 0 else 25.0
         self._writer: cv2.VideoWriter | None = None

@@ -119,8 +119,39 @@ def test_run_video_json_csv_and_save(tiny_onnx_model, video, tmp_path):
     cap = cv2.VideoCapture(str(mp4))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
     cap.release()
-    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--csv", csv_path)
-    assert r.exit_code == 2 and "exists" in r.stderr
+
+
+def test_a_restarted_run_keeps_what_it_recorded(tiny_onnx_model, video, tmp_path):
+    """A service restarted (crash, reboot) with the same --csv and --save: it never exits for
+    them and never loses them; the timeline grows, the video goes to the next free name."""
+    csv_path, avi = tmp_path / "timeline.csv", tmp_path / "out.avi"
+    args = ["run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
+            "--quiet", "--csv", csv_path, "--save", avi]
+    assert cli(*args).exit_code == 0
+    first_video = avi.read_bytes()
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert f"{csv_path} exists: appending to it" in r.stderr
+    assert f"{avi} exists: writing {tmp_path / 'out-2.avi'}" in r.stderr
+    rows = list(csv.reader(csv_path.open()))
+    assert rows[0][0] == "frame" and len(rows) == 1 + 2 * 30
+    assert [row[0] for row in rows[1:]].count("0") == 2  # two runs, one header
+    assert avi.read_bytes() == first_video and (tmp_path / "out-2.avi").is_file()
+    other = tmp_path / "other.csv"
+    other.write_text("my,own,columns\n1,2,3\n")
+    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--quiet", "--csv", other)
+    assert r.exit_code == 0 and other.read_text() == "my,own,columns\n1,2,3\n"
+    assert (tmp_path / "other-2.csv").is_file() and "other columns" in r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_is_one_line_and_a_failed_exit(tiny_onnx_model, video):
+    """/dev/full fails every write with ENOSPC, as a full disk does."""
+    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
+            "--quiet", "--csv", "/dev/full", "--overwrite")
+    assert r.exit_code == 1, r.output
+    assert "/dev/full: cannot write (No space left on device)" in r.stderr
+    assert "Traceback" not in r.output
 
 
 def test_run_bounds_and_options(tiny_onnx_model, video):

@@ -171,6 +171,9 @@ def run(
         for w in writers:
             w.close()
         raise UserError(str(e)) from None
+    for w in writers:
+        if getattr(w, "note", None):
+            info(f"edge-fer: {w.note}")
     with stop_on_signals(stop):
         try:
             stream.open()
@@ -184,11 +187,13 @@ def run(
                 server.close()
             raise e if isinstance(e, UserError) else UserError(str(e), 2) from None
         try:
-            _run_stream(stream, writers, save is not None)
+            failed = _run_stream(stream, writers, save is not None)
         finally:
             if server is not None:
                 server.hub.end()
                 server.close()
+    if failed:
+        raise typer.Exit(1)
     if stop.is_set():
         info("edge-fer: stopped by signal")
 
@@ -207,7 +212,9 @@ def _start_server(server: LiveServer, stream: FrameStream) -> None:
              "machine on that address can watch the camera")
 
 
-def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> None:
+def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> bool:
+    """Run the stream through the writers; True when an output failed (said on stderr)."""
+    failed = False
     for w in writers:
         if isinstance(w, VideoSaver):
             w.fps = stream.source.fps or w.fps
@@ -218,9 +225,15 @@ def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> Non
     except OutputError as e:
         warn(str(e))
         stream.stop.set()
+        failed = True
     finally:
         stream.close()
         summary = stream.summary()
         for w in writers:
-            w.summary(summary)
+            try:
+                w.summary(summary)
+            except OutputError as e:
+                warn(str(e))
+                failed = True
             w.close()
+    return failed
