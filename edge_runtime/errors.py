@@ -1,7 +1,14 @@
-"""The one base class of every error that is the user's input, not a bug in edge-fer."""
+"""The one base class of every error that is the user's input, not a bug in edge-fer, and
+the one way a message becomes one line."""
 
 
 class EdgeFerError(Exception):
     """Reported by the CLI as one line `edge-fer: error: ...` with exit code `code`."""
 
     code = 2
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: newlines, tabs and terminal escape codes in it (a file
+    name can hold any of them) are shown escaped, as Python writes them in a string."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.errors import one_line
 from edge_runtime.image_io import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -88,6 +89,19 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         raise ImageError(f"cannot read file ({e.strerror or e})") from None
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib's own handler also goes to ftp)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ImageError(f"redirected to an unsupported {scheme!r} URL")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_URL_BYTES) -> bytes:
     """Download an image over http(s): the content type must be image/*, the body at most
     `max_bytes`, and the whole transfer (connection, headers, body) must finish within
@@ -118,7 +132,7 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     deadline = time.monotonic() + timeout
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _OPENER.open(req, timeout=timeout) as resp:
             final = urllib.parse.urlsplit(resp.geturl()).scheme.lower()
             if final not in ("http", "https"):
                 raise ImageError(f"redirected to an unsupported {final!r} URL")
@@ -143,7 +157,7 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
                 chunks.append(chunk)
             return b"".join(chunks)
     except urllib.error.HTTPError as e:
-        raise ImageError(f"HTTP {e.code} {e.reason}") from None
+        raise ImageError(one_line(f"HTTP {e.code} {str(e.reason).splitlines()[0]}")) from None
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, (socket.timeout, TimeoutError)):

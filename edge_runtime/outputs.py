@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.detect import to_bgr_uint8
+from edge_runtime.errors import one_line
 from edge_runtime.results import Face, FrameResult, ImageResult
 
 SAVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -123,7 +124,7 @@ class TextWriter(Writer):
 
     def _line(self, text: str) -> None:
         def write() -> None:
-            self.stream.write(text + "\n")
+            self.stream.write(one_line(text) + "\n")
             self.stream.flush()
 
         _writing(getattr(self.stream, "name", "output"), write)

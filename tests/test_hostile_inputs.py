@@ -83,3 +83,12 @@ def test_metadata_that_disagrees_with_the_graph_is_one_line(tmp_path, field, val
     res = CliRunner().invoke(app, ["predict", "--model", str(bad), "--demo"])
     assert res.exit_code == 2 and message.split(" in its")[0] in res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_control_characters_in_a_name_are_shown_escaped(tmp_path, tiny_onnx_model):
+    odd = tmp_path / "two\nlines\x1b[31m.png"
+    odd.write_bytes(b"not an image")
+    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), str(odd)])
+    assert res.exit_code == 1
+    assert "two\\nlines\\x1b[31m.png" in res.output and "\x1b" not in res.output
+    assert len(res.output.strip().splitlines()) == 2  # the result line and the warning

@@ -74,6 +74,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, "image/png", GOOD)
         elif self.path in ("/trickle-body.png", "/trickle-headers.png"):
             self._trickle(headers=self.path == "/trickle-headers.png")
+        elif self.path in ("/to-ftp.png", "/loop.png"):
+            self.send_response(302)
+            where = "ftp://127.0.0.1/x.png" if self.path == "/to-ftp.png" else "/loop.png"
+            self.send_header("Location", where)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/not-really.png":
             self._send(200, "image/png", b"plain text")
         else:
@@ -120,6 +126,17 @@ def test_the_timeout_is_a_deadline_for_the_whole_fetch(server, path):
     with pytest.raises(ImageError, match="timed out after 0.5 s"):
         fetch_url(server + path, timeout=0.5, max_bytes=100_000)
     assert time.monotonic() - t0 < 2.0  # the trickle would take 3 s
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/to-ftp.png", "redirected to an unsupported 'ftp' URL"),
+    ("/loop.png", "HTTP 302 The HTTP server returned a redirect error that would lead to an "
+                  "infinite loop."),
+])
+def test_redirects_go_to_http_only_and_a_loop_is_one_line(server, path, reason):
+    with pytest.raises(ImageError) as err:
+        fetch_url(server + path, timeout=5)
+    assert str(err.value) == reason
 
 
 def test_body_that_is_not_an_image(server):

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import typer
 
-from edge_runtime.errors import EdgeFerError
+from edge_runtime.errors import EdgeFerError, one_line
 
 
 class UserError(EdgeFerError):
@@ -20,16 +20,16 @@ class UserError(EdgeFerError):
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `edge-fer: error: message` on stderr and exit with `code`."""
-    typer.echo(f"edge-fer: error: {message}", err=True)
+    typer.echo(f"edge-fer: error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"edge-fer: warning: {message}", err=True)
+    typer.echo(f"edge-fer: warning: {one_line(message)}", err=True)
 
 
 def info(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(one_line(message), err=True)
 
 
 def require_training_stack(verb: str) -> None:
