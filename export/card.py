@@ -151,9 +151,13 @@ def render_markdown(card: dict) -> str:
         *[
             f"| `{files[k]['file']}` | {files[k]['bytes']:,} | `{files[k]['sha256'][:16]}…` |"
             for k in ("fp32", "int8")
+            if k in files
         ],
         "",
-        f"int8 is {files['size_ratio']:.2f}x smaller than fp32.",
+        f"int8 is {files['size_ratio']:.2f}x smaller than fp32."
+        if "int8" in files
+        else "No int8 file: the best candidate below missed its bounds (parity or speed), so "
+        "the fp32 model ships alone; the int8 rows above are that candidate's.",
         "",
         "## int8 quantization",
         "",

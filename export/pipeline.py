@@ -61,6 +61,7 @@ class ExportOptions:
     min_agreement: float = 0.96
     max_prob_diff: float = 1e-4
     force: bool = False
+    require_int8: bool = False
     overwrite: bool = False
     face_margin: float = 0.0
     flip_tta: bool = False
@@ -389,9 +390,13 @@ def run_export(opts: ExportOptions) -> dict:
                 f"{chosen['drop_points']:.2f} points (<= {opts.max_int8_drop}), "
                 f"{chosen['p50_ms']:.3f} ms vs fp32 {fp32_ms:.3f} ms (must be faster)"
             )
-            if not opts.force:
+            if opts.require_int8 and not opts.force:
                 raise ExportError(msg + "; pass --force to write it anyway")
-            print(f"edge-fer: warning: {msg}; written because of --force")
+            if opts.force:
+                print(f"edge-fer: warning: {msg}; written because of --force")
+            else:
+                print(f"edge-fer: {msg}; int8 not written, the fp32 model ships alone")
+        write_int8 = bool(chosen["passes"] or opts.force)
 
         int8_eval = chosen["probs"]
         evaluation_fig = {
@@ -422,6 +427,7 @@ def run_export(opts: ExportOptions) -> dict:
             },
             passed=bool(chosen.get("passes")),
             forced=bool(opts.force and not chosen.get("passes")),
+            int8_written=write_int8,
         )
         if parity["n"] < MIN_PARITY_IMAGES:
             parity["note"] = f"fewer than {MIN_PARITY_IMAGES} evaluation images available"
@@ -474,7 +480,8 @@ def run_export(opts: ExportOptions) -> dict:
             "export_command": opts.command,
             "versions": library_versions(),
         }
-        for fmt, src in (("fp32", fp32_tmp), ("int8", chosen["path"])):
+        formats = ("fp32", "int8") if write_int8 else ("fp32",)
+        for fmt, src in zip(formats, (fp32_tmp, chosen["path"]), strict=False):
             import onnx
 
             p = onnx.load(str(src))
@@ -504,15 +511,16 @@ def run_export(opts: ExportOptions) -> dict:
                 "bytes": (tmp / f"final.{fmt}.onnx").stat().st_size,
                 "sha256": _sha256(tmp / f"final.{fmt}.onnx"),
             }
-            for fmt in ("fp32", "int8")
+            for fmt in formats
         }
-        card["files"]["size_ratio"] = (
-            card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
-        )
+        if write_int8:
+            card["files"]["size_ratio"] = (
+                card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
+            )
         card = portable(card)
         (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
         (tmp / "card.md").write_text(render_markdown(card))
-        for fmt in ("fp32", "int8"):
+        for fmt in formats:
             os.replace(tmp / f"final.{fmt}.onnx", targets[f"{fmt}.onnx"])
         os.replace(tmp / "card.json", targets["card.json"])
         os.replace(tmp / "card.md", targets["md"])

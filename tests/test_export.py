@@ -233,19 +233,24 @@ def test_smoothing_is_baked_into_the_graph(exported, trained_run, synthetic_zip,
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
-def test_int8_missing_its_bounds_fails_without_force(trained_run, synthetic_zip, tmp_path):
-    res = _export(
-        str(trained_run / "model.keras"),
-        "--calibration",
-        str(synthetic_zip),
-        "--out",
-        str(tmp_path),
-        "--max-int8-drop",
-        "-1",
-    )
+def test_int8_missing_its_bounds_ships_fp32_alone_unless_required(
+    trained_run, synthetic_zip, tmp_path
+):
+    args = [str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
+            "--max-int8-drop", "-1"]
+    res = _export(*args, "--out", str(tmp_path / "required"), "--require-int8")
     assert res.exit_code == 2
     assert "int8 misses its bounds" in res.output and "agreement" in res.output
-    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    assert list((tmp_path / "required").iterdir()) == []  # nothing half-written
+    res = _export(*args, "--out", str(tmp_path / "alone"))
+    assert res.exit_code == 0, res.output
+    assert "int8 not written, the fp32 model ships alone" in res.output
+    written = sorted(p.name for p in (tmp_path / "alone").iterdir())
+    assert written == ["happy_sad.card.json", "happy_sad.fp32.onnx", "happy_sad.md"]
+    card = json.loads((tmp_path / "alone" / "happy_sad.card.json").read_text())
+    assert set(card["files"]) == {"fp32"} and card["parity"]["int8_written"] is False
+    assert "the fp32 model ships alone" in (tmp_path / "alone" / "happy_sad.md").read_text()
+    EmotionClassifier(tmp_path / "alone" / "happy_sad.fp32.onnx")
 
 
 def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):

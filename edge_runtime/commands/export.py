@@ -58,6 +58,9 @@ def export(
         "card as that recipe's k-fold.",
     ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
+    require_int8: bool = typer.Option(
+        False, "--require-int8",
+        help="Fail when int8 misses its bounds (default: write the fp32 model alone and say why)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Convert to ONNX (fp32), quantize to int8, check parity, write the model card."""
@@ -85,6 +88,7 @@ def export(
             classes=task,
             max_int8_drop=max_int8_drop,
             force=force,
+            require_int8=require_int8,
             overwrite=overwrite,
             face_margin=face_margin,
             flip_tta=flip_tta,
@@ -94,9 +98,12 @@ def export(
         )
     )
     ev, q, files = card["evaluation"], card["quantization"], card["files"]
+    shipped = "int8" in files
     info(
         f"{ev['split']}: keras {ev['keras']['accuracy']:.4f}, fp32 {ev['fp32']['accuracy']:.4f}, "
-        f"int8 {ev['int8']['accuracy']:.4f}; int8 {q['chosen']} "
-        f"{files['int8']['bytes']:,} bytes ({files['size_ratio']:.2f}x smaller)"
+        f"int8 {ev['int8']['accuracy']:.4f}"
+        + (f"; int8 {q['chosen']} {files['int8']['bytes']:,} bytes "
+           f"({files['size_ratio']:.2f}x smaller)" if shipped else "; int8 not written")
     )
-    info(f"wrote {out}/{card['name']}.fp32.onnx, .int8.onnx, .card.json, .md")
+    info(f"wrote {out}/{card['name']}.fp32.onnx{', .int8.onnx' if shipped else ''}, "
+         ".card.json, .md")
