@@ -311,3 +311,31 @@ def test_keras_rows_beside_a_flip_averaging_onnx_are_told_apart(trained_run, syn
               "--threads", "1", "--batch", "1", "--runs", "4", "--warmup", "1", "--json")
     assert res.exit_code == 0, res.output
     assert "happy_sad: its ONNX files average each face with its mirror image" in res.stderr
+
+
+def test_a_tflite_reference_is_timed_and_scored_like_fers_classifier(tmp_path):
+    """A 64x64-input TFLite classifier, as the `fer` package ships: timed at each batch size
+    beside the ONNX rows, scored on faces resized and scaled to -1..1 as fer does."""
+    from train_fixtures import needs_training_stack
+
+    needs_training_stack()
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((64, 64, 1))
+    x = keras.layers.Conv2D(4, 3, strides=4)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
+    path = tmp_path / "fer_like.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    from edge_runtime.labels import FER2013_LABELS
+
+    data = write_synthetic_zip(tmp_path / "d.zip", (2, 2, 3), classes=FER2013_LABELS)
+    res = cli(f"fer={path}", "--threads", "1", "--batch", "1,4", "--runs", "4", "--warmup", "1",
+              "--data", data, "--json")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert [(r["model"], r["format"], r["batch"]) for r in rows] == [
+        ("fer", "tflite", 1), ("fer", "tflite", 4)]
+    assert all(r["p50_ms"] > 0 and r["eval_n"] == 21 for r in rows)  # 3 PrivateTest per class
+    assert rows[0]["labels"] == list(FER2013_LABELS) and rows[0]["accuracy"] is not None

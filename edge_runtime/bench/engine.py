@@ -98,6 +98,12 @@ def _plan(cfg: BenchConfig, note: Callable[[str], None]) -> list[tuple[ModelFile
         for fmt in ("fp32", "onnx", "int8"):
             if fmt in m.files and (fmt == "onnx" or fmt in cfg.formats):
                 plan += [(m, fmt, t) for t in cfg.threads]
+        if "tflite" in m.files:
+            tf_ok = tensorflow_available() if tf_ok is None else tf_ok
+            if tf_ok:
+                plan += [(m, "tflite", t) for t in cfg.threads]
+            else:
+                note(f"{m.name}: tflite rows skipped, TensorFlow is not installed")
         if len(plan) == before:
             note(f"{m.name}: no file in the formats asked for ({', '.join(cfg.formats)}); "
                  f"it has {', '.join(m.files) or 'none'}")
@@ -265,8 +271,8 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
     system = system_info()
     part, split = _load_split(cfg) if cfg.data is not None else (None, None)
     plan = _plan(cfg, note)
-    if any(fmt in KERAS_ROWS for _, fmt, _ in plan):
-        from train.bench_keras import KerasRunner, set_tensorflow_threads
+    if any(fmt in (*KERAS_ROWS, "tflite") for _, fmt, _ in plan):
+        from train.bench_keras import KerasRunner, TfliteRunner, set_tensorflow_threads
 
         system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
     rounds = max(1, min(cfg.rounds, cfg.runs))
@@ -278,7 +284,8 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
     try:
         runners: dict[tuple[str, str, int], Runner] = {}
         keras_cache: dict = {}
-        first_onnx = next((m.files[f] for m, f, _ in plan if f not in KERAS_ROWS), None)
+        first_onnx = next(
+            (m.files[f] for m, f, _ in plan if f not in (*KERAS_ROWS, "tflite")), None)
         if first_onnx is not None:  # onnxruntime's one-time start-up is no model's load time
             OnnxRunner("warm-up", "onnx", first_onnx, 1)
         for m, fmt, t in plan:
@@ -286,6 +293,8 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
             if fmt in KERAS_ROWS:
                 runners[(m.name, fmt, t)] = KerasRunner(m.name, m.files["keras"],
                                                         fmt.split("-")[1], t, keras_cache)
+            elif fmt == "tflite":
+                runners[(m.name, fmt, t)] = TfliteRunner(m.name, m.files[fmt], t)
             else:
                 runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t)
         _note_flip_tta(runners, note)

@@ -17,7 +17,10 @@ from edge_runtime.errors import EdgeFerError
 FORMATS: tuple[str, ...] = ("keras", "fp32", "int8")
 KERAS_ROWS: tuple[str, ...] = ("keras-predict", "keras-call")
 #: order of formats in tables
-FORMAT_ORDER: tuple[str, ...] = (*KERAS_ROWS, "fp32", "onnx", "int8")
+FORMAT_ORDER: tuple[str, ...] = (*KERAS_ROWS, "fp32", "onnx", "int8", "tflite")
+#: model files a path may name, by suffix; a .tflite file (e.g. the `fer` package's
+#: classifier) is a reference row, timed whenever it is given
+SUFFIXES: tuple[str, ...] = (".onnx", ".keras", ".tflite")
 
 
 class BenchError(EdgeFerError):
@@ -62,8 +65,7 @@ def _with_siblings(path: Path) -> dict[str, Path]:
 
 
 def _is_path(token: str) -> bool:
-    return ("/" in token or "\\" in token or token.endswith((".onnx", ".keras"))
-            or Path(token).exists())
+    return ("/" in token or "\\" in token or token.endswith(SUFFIXES) or Path(token).exists())
 
 
 def _add(found: dict[str, ModelFiles], name: str, files: dict[str, Path],
@@ -99,9 +101,10 @@ def collect(tokens: list[str]) -> list[ModelFiles]:
             path = Path(token)
             if not path.is_file():
                 raise BenchError(f"{token}: model file not found")
-            if path.suffix not in (".onnx", ".keras"):
-                raise BenchError(f"{token}: not a model file (expected .onnx or .keras)")
-            files = {"keras": path} if path.suffix == ".keras" else _with_siblings(path)
+            if path.suffix not in SUFFIXES:
+                raise BenchError(f"{token}: not a model file (expected .onnx, .keras or .tflite)")
+            files = ({"keras": path} if path.suffix == ".keras" else {"tflite": path}
+                     if path.suffix == ".tflite" else _with_siblings(path))
             _add(found, name or name_of(path), files)
         elif token in bundled:
             _add(found, token, bundled_files(token), bundled=True)
