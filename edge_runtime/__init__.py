@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from edge_runtime.results import Face, FrameResult, ImageResult
 
 
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

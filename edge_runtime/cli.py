@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# (verb, module in edge_runtime.commands, function, help line)
+# (verb, module in edge_runtime.commands, function); each function's docstring is its help
 COMMANDS: list[tuple[str, str, str]] = [
     ("train", "train", "train"),
     ("evaluate", "evaluate", "evaluate"),
@@ -31,6 +31,28 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("service", "service", "app"),  # a Typer sub-app: `edge-fer service install`
     ("bench", "bench", "bench"),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"edge-fer {version('edge-fer')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            from edge_runtime import __version__
+
+            typer.echo(f"edge-fer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Facial expression recognition for small devices: train, export, predict, run, bench."""
 
 
 def _guarded(fn: Callable) -> Callable:

@@ -231,3 +231,12 @@ def test_recorded_command_keeps_options_given_even_at_their_default():
         "edge-fer train --data x --arch b --seed 0 --no-tta",
         "edge-fer train --data x --resume",
     ]
+
+
+def test_version_and_a_clean_package_namespace():
+    import edge_runtime
+
+    r = cli("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"edge-fer {edge_runtime.__version__}"
+    assert dir(edge_runtime) == sorted([*edge_runtime.__all__, "__version__"])
+    assert "EmotionRecognizer" in dir(edge_runtime) and "importlib" not in dir(edge_runtime)
