@@ -162,13 +162,19 @@ class DemoSource(FrameSource):
 
 class LoopSource(FrameSource):
     """Replays a finite source (a video file) from the start each time it ends. Timestamps
-    keep increasing across the loops (frames read / fps). For kiosks, demos and soak tests."""
+    keep increasing across the loops (frames read / fps). For kiosks, demos and soak tests.
 
-    def __init__(self, inner: FrameSource) -> None:
+    With `pace`, frames come no faster than the source's frame rate, as from the camera the
+    file stands in for; without, as fast as they are asked for (benchmarks, soaks)."""
+
+    def __init__(self, inner: FrameSource, pace: bool = False) -> None:
         self.inner = inner
         self.name = inner.name
         self.live = False
         self.loops = 0
+        self.pace = pace
+        self._t0 = 0.0
+        self._n = 0
 
     @property
     def fps(self) -> float | None:  # type: ignore[override]
@@ -177,16 +183,21 @@ class LoopSource(FrameSource):
     def open(self) -> None:
         self.inner.open()
         self.loops = 0
+        self._t0, self._n = time.monotonic(), 0
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         ok, frame = self.inner.read()
-        if ok:
-            return ok, frame
-        self.inner.close()
-        self.inner.open()
-        ok, frame = self.inner.read()
-        if ok:
-            self.loops += 1
+        if not ok:
+            self.inner.close()
+            self.inner.open()
+            ok, frame = self.inner.read()
+            if ok:
+                self.loops += 1
+        if ok and self.pace and self.fps:
+            wait = self._t0 + self._n / self.fps - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._n += 1
         return ok, frame  # an empty source ends instead of spinning
 
     def close(self) -> None:

@@ -252,6 +252,13 @@ def test_loop_source_replays_a_video(tmp_path):
     got = [src.read() for _ in range(25)]
     src.close()
     assert all(ok for ok, _ in got) and src.loops == 2 and src.fps == 20
+    paced = LoopSource(CaptureSource(str(path), live=False), pace=True)
+    paced.open()
+    t0 = time.monotonic()
+    got = [paced.read() for _ in range(21)]  # frame 20 is due 1 s after frame 0 at 20 fps
+    elapsed = time.monotonic() - t0
+    paced.close()
+    assert all(ok for ok, _ in got) and 0.95 <= elapsed < 3.0
 
 
 def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, video):

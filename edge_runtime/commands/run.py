@@ -75,7 +75,7 @@ def stop_on_signals(stop: threading.Event):
 
 def _source(camera: str | None, video: str | None, demo: bool, width: int | None,
             height: int | None, fps: float | None, loop: bool = False,
-            live: bool | None = None) -> FrameSource:
+            live: bool | None = None, pace: bool = True) -> FrameSource:
     chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
     if len(chosen) != 1:
         raise UserError("choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
@@ -88,8 +88,8 @@ def _source(camera: str | None, video: str | None, demo: bool, width: int | None
             return camera_source(camera, width, height, fps)
         if video is not None:
             source = video_source(video, live)
-            return LoopSource(source) if loop and not source.live else source
-        return LoopSource(DemoSource()) if loop else DemoSource()
+            return LoopSource(source, pace) if loop and not source.live else source
+        return LoopSource(DemoSource(), pace) if loop else DemoSource()
     except SourceError as e:
         raise UserError(str(e), 2) from None
 
@@ -133,7 +133,9 @@ def run(
              "127.0.0.1; 0.0.0.0 for the whole network).",
     ),
     loop: bool = typer.Option(False, "--loop", help="Replay a video file (or the demo) "
-                              "from the start when it ends."),
+                              "from the start when it ends, at its own frame rate."),
+    pace: bool = typer.Option(True, "--pace/--no-pace", help="With --loop: --no-pace replays "
+                              "as fast as frames are processed (benchmarks, soak tests)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-frame lines: only events "
                                "and the summary (for services and journald)."),
 ) -> None:
@@ -153,7 +155,7 @@ def run(
     except AddressError as e:
         raise UserError(str(e)) from None
     quiet_opencv()
-    source = _source(camera, video, demo, width, height, fps, loop, live)
+    source = _source(camera, video, demo, width, height, fps, loop, live, pace)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
                                 smoothing=parse_smoothing(smoothing))
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
