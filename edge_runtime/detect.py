@@ -43,6 +43,13 @@ class Detections:
     def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
 
+    def at_least(self, score: float = 0.0, side: float = 0.0) -> Detections:
+        """The detections scored at least `score` whose longer side is at least `side` px."""
+        if not len(self) or (score <= 0 and side <= 0):
+            return self
+        keep = (self.scores >= score) & (np.maximum(self.boxes[:, 2], self.boxes[:, 3]) >= side)
+        return Detections(self.boxes[keep], self.scores[keep])
+
 
 def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     """A decoded image (gray, BGR or BGRA, 8- or 16-bit) as 3-channel uint8 BGR."""

@@ -73,7 +73,8 @@ def _faces_text(faces: list[Face]) -> str:
     parts = []
     for f in faces:
         who = f"#{f.id} " if f.id is not None else ""
-        parts.append(f"{who}{f.label} {f.score:.2f}")
+        seen = f" (face {f.face_score:.2f})" if f.face_score is not None else ""
+        parts.append(f"{who}{f.label} {f.score:.2f}{seen}")
     return f"{len(faces)} face{'s' if len(faces) != 1 else ''}: " + ", ".join(parts)
 
 
@@ -133,7 +134,10 @@ class TextWriter(Writer):
         if result.error is not None:
             self._line(f"{result.source}: error: {result.error}")
             return
-        boxes = "; ".join(f"{f.label} {f.score:.2f} at {list(f.box)}" for f in result.faces)
+        boxes = "; ".join(
+            f"{f.label} {f.score:.2f} at {list(f.box)}"
+            + (f" (face {f.face_score:.2f})" if f.face_score is not None else "")
+            for f in result.faces)
         n = len(result.faces)
         self._line(f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}"
                                            if n else "no face"))
@@ -188,8 +192,8 @@ class CsvTimelineWriter(Writer):
 
     def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False) -> None:
         path = Path(path)
-        header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "label", "score",
-                  *labels]
+        header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "face_score", "label",
+                  "score", *labels]
         self.note: str | None = None
         append = False
         if path.is_file() and not overwrite:
@@ -210,9 +214,10 @@ class CsvTimelineWriter(Writer):
 
         def write() -> None:
             if not result.faces:
-                self._csv.writerow(head + [""] * (7 + len(self.labels)))
+                self._csv.writerow(head + [""] * (8 + len(self.labels)))
             for f in result.faces:
-                self._csv.writerow(head + [f.id, *f.box, f.label, f"{f.score:.4f}",
+                seen = "" if f.face_score is None else f"{f.face_score:.4f}"
+                self._csv.writerow(head + [f.id, *f.box, seen, f.label, f"{f.score:.4f}",
                                            *(f"{f.probs[k]:.4f}" for k in self.labels)])
             self._file.flush()
 

@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier
-from edge_runtime.detect import DEFAULT_DETECTOR, Detector, make_detector, to_bgr_uint8
+from edge_runtime.detect import (
+    DEFAULT_DETECTOR,
+    Detections,
+    Detector,
+    make_detector,
+    to_bgr_uint8,
+)
 from edge_runtime.image_io import ImageError, decode_image
 from edge_runtime.image_sources import read_file
 from edge_runtime.preprocess import crop_face
@@ -37,7 +43,7 @@ from edge_runtime.stream_sources import (
     camera_source,
     video_source,
 )
-from edge_runtime.tracking import Smoother, Tracker, iou, search_region
+from edge_runtime.tracking import Smoother, Track, Tracker, iou, search_region
 
 FrameObserver = Callable[[FrameResult, np.ndarray], None]
 
@@ -53,6 +59,8 @@ class RecognizerOptions:
     max_misses: int = 8  # streams: frames a track may go unseen before it is dropped
     iou_threshold: float = 0.3  # streams: overlap for a detection to continue a track
     min_face: float = 0.04  # smallest face, as a fraction of the image's longer side
+    min_face_size: int = 0  # smallest face side in the image's pixels (0: no bound)
+    min_face_score: float = 0.0  # lowest detector confidence kept (YuNet's floor is 0.7)
 
 
 def _as_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
@@ -105,7 +113,11 @@ class EmotionRecognizer:
         ])
 
     def _faces(
-        self, boxes: np.ndarray, probs: np.ndarray, ids: list[int] | None = None
+        self,
+        boxes: np.ndarray,
+        probs: np.ndarray,
+        ids: list[int] | None = None,
+        face_scores: np.ndarray | list[float] | None = None,
     ) -> list[Face]:
         labels = self.labels
         faces = []
@@ -117,6 +129,7 @@ class EmotionRecognizer:
                 score=float(p[k]),
                 probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
                 id=None if ids is None else ids[i],
+                face_score=None if face_scores is None else float(face_scores[i]),
             ))
         return faces
 
@@ -130,8 +143,10 @@ class EmotionRecognizer:
         """
         t0 = time.perf_counter()
         bgr = to_bgr_uint8(_as_image(image))
-        det = self.detector.detect(bgr, self.options.still_detect_size, self.options.min_face)
-        boxes = det.boxes[np.argsort(det.boxes[:, 0], kind="stable")] if len(det) else det.boxes
+        det = self._kept(self.detector.detect(bgr, self.options.still_detect_size,
+                                              self.options.min_face))
+        order = np.argsort(det.boxes[:, 0], kind="stable")
+        boxes, scores = det.boxes[order], det.scores[order]
         t1 = time.perf_counter()
         crops = self._crops(bgr, boxes)
         t2 = time.perf_counter()
@@ -140,7 +155,10 @@ class EmotionRecognizer:
         if timings is not None:
             timings.update(detect=(t1 - t0) * 1e3, preprocess=(t2 - t1) * 1e3,
                            infer=(t3 - t2) * 1e3)
-        return self._faces(boxes, probs)
+        return self._faces(boxes, probs, face_scores=scores)
+
+    def _kept(self, det: Detections) -> Detections:
+        return det.at_least(self.options.min_face_score, self.options.min_face_size)
 
     # --- streams -----------------------------------------------------------------------
     def stream(
@@ -208,25 +226,26 @@ class FrameStream:
             s["reopens"] = self.reader.reopens
         return s
 
-    def _track(self, bgr: np.ndarray) -> tuple[np.ndarray, list[int], bool]:
-        """Boxes and track ids of the faces in this frame, and whether it was a full detection."""
+    def _track(self, bgr: np.ndarray) -> tuple[np.ndarray, list[Track], bool]:
+        """Boxes and tracks of the faces in this frame, and whether it was a full detection."""
         rec, opts, tracker = self.recognizer, self.recognizer.options, self.tracker
         tracker.begin_frame()
         full = (
             self._need_full or not tracker.tracks or self._since_full >= opts.detect_every
         )
         if full:
-            det = rec.detector.detect(bgr, opts.detect_size, opts.min_face)
-            tracks = tracker.match(det.boxes)
+            det = rec._kept(rec.detector.detect(bgr, opts.detect_size, opts.min_face))
+            tracks = tracker.match(det.boxes, scores=det.scores)
             self._since_full = 1
         else:
             tracks = []
             for t in list(tracker.tracks):
-                det = rec.detector.detect_in(bgr, search_region(t.box))
+                det = rec._kept(rec.detector.detect_in(bgr, search_region(t.box)))
                 if not len(det):
                     continue
                 best = int(np.argmax(iou(t.box[None], det.boxes)[0] + 1e-3 * det.scores))
-                tracks.extend(tracker.match(det.boxes[best : best + 1], [t]))
+                tracks.extend(tracker.match(det.boxes[best : best + 1], [t],
+                                            det.scores[best : best + 1]))
             # two tracks that converged on one face: keep the older
             tracks.sort(key=lambda t: t.id)
             kept: list = []
@@ -241,7 +260,7 @@ class FrameStream:
         self._need_full = tracker.end_frame()
         tracks.sort(key=lambda t: float(t.box[0]))
         boxes = np.stack([t.box for t in tracks]) if tracks else np.zeros((0, 4), np.float32)
-        return boxes, [t.id for t in tracks], full
+        return boxes, tracks, full
 
     def process(self, image: np.ndarray, index: int, timestamp: float, read_ms: float = 0.0
                 ) -> FrameResult:
@@ -249,7 +268,8 @@ class FrameStream:
         rec = self.recognizer
         t0 = time.perf_counter()
         bgr = to_bgr_uint8(image)
-        boxes, ids, full = self._track(bgr)
+        boxes, tracks, full = self._track(bgr)
+        ids = [t.id for t in tracks]
         t1 = time.perf_counter()
         crops = rec._crops(bgr, boxes)
         t2 = time.perf_counter()
@@ -261,7 +281,8 @@ class FrameStream:
             t = by_id[i]
             t.probs = self.smoother.update(t.probs, p)
             smoothed.append(t.probs)
-        faces = rec._faces(boxes, np.asarray(smoothed).reshape(len(ids), len(rec.labels)), ids)
+        faces = rec._faces(boxes, np.asarray(smoothed).reshape(len(ids), len(rec.labels)), ids,
+                           [t.score for t in tracks])
         t4 = time.perf_counter()
         return FrameResult(
             source=self.source.name,

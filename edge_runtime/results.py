@@ -21,6 +21,7 @@ class Face:
     score: float
     probs: dict[str, float]
     id: int | None = None
+    face_score: float | None = None  # the detector's confidence (Haar has none: 1.0)
 
     def to_json(self, with_id: bool = False) -> dict:
         d: dict = {"id": self.id} if with_id else {}
@@ -30,6 +31,8 @@ class Face:
             score=round(float(self.score), 4),
             probs={k: round(float(v), 4) for k, v in self.probs.items()},
         )
+        if self.face_score is not None:
+            d["face_score"] = round(float(self.face_score), 4)
         return d
 
 

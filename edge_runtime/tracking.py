@@ -56,6 +56,7 @@ class Track:
     id: int
     box: np.ndarray
     probs: np.ndarray | None = None
+    score: float = 1.0  # the detector's confidence in its latest box
     misses: int = 0
     age: int = 0
     seen_this_frame: bool = field(default=False, repr=False)
@@ -77,10 +78,14 @@ class Tracker:
         for t in self.tracks:
             t.seen_this_frame = False
 
-    def match(self, boxes: np.ndarray, tracks: list[Track] | None = None) -> list[Track]:
-        """Attach each box to a track (greedy by IoU; new tracks for the rest), in box order.
-
-        Tracks that got no box are left unseen (see `end_frame`)."""
+    def match(
+        self,
+        boxes: np.ndarray,
+        tracks: list[Track] | None = None,
+        scores: np.ndarray | None = None,
+    ) -> list[Track]:
+        """Attach each box (with the detector's `scores`) to a track (greedy by IoU; new tracks
+        for the rest), in box order. Tracks that got no box are left unseen (`end_frame`)."""
         tracks = self.tracks if tracks is None else tracks
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         assigned: list[Track | None] = [None] * len(boxes)
@@ -106,6 +111,7 @@ class Tracker:
                 self._next_id += 1
                 self.tracks.append(t)
             t.box = boxes[i]
+            t.score = 1.0 if scores is None else float(scores[i])
             t.seen_this_frame = True
             t.misses = 0
             t.age += 1

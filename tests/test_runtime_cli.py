@@ -63,7 +63,7 @@ def test_bad_inputs_each_give_one_error_and_the_rest_go_on(tiny_onnx_model, imag
     assert "too large" in errors[4]
     assert all(set(o) == {"source", "timestamp", "faces", "error"} for o in out)
     face = out[2]["faces"][0]
-    assert set(face) == {"box", "label", "score", "probs"} and len(face["probs"]) == 7
+    assert set(face) == {"box", "face_score", "label", "score", "probs"} and len(face["probs"]) == 7
     stderr = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(stderr) == 4 and all(ln.startswith("edge-fer: warning: ") for ln in stderr)
 

@@ -72,3 +72,33 @@ def test_cli_predict_folder_and_run_video(tiny_onnx_model, shared_samples):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == 116 and lines[-1]["summary"]["frames"] == 115
     assert {f["id"] for x in lines[:-1] for f in x["faces"]} == {1}
+
+
+def test_face_scores_are_reported_and_thresholds_drop_faces(tiny_onnx_model, shared_samples):
+    photo = shared_samples / "selfie-many-people.jpg"
+    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
+                                   str(photo)])
+    assert res.exit_code == 0, res.output
+    faces = json.loads(res.output.strip().splitlines()[-1])["faces"]
+    scores = sorted(f["face_score"] for f in faces)
+    sides = sorted(max(f["box"][2:]) for f in faces)
+    assert len(faces) >= 4 and all(0.7 <= s <= 1.0 for s in scores)  # YuNet's own floor
+    cut = (scores[0] + scores[-1]) / 2
+    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
+                                   str(photo), "--min-face-score", f"{cut:.4f}"])
+    kept = json.loads(res.output.strip().splitlines()[-1])["faces"]
+    assert len(kept) == sum(s >= round(cut, 4) for s in scores) and all(
+        f["face_score"] >= round(cut, 4) for f in kept)
+    side = sides[len(sides) // 2]
+    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
+                                   str(photo), "--min-face-size", str(side)])
+    kept = json.loads(res.output.strip().splitlines()[-1])["faces"]
+    assert 0 < len(kept) < len(faces) and all(max(f["box"][2:]) >= side - 1 for f in kept)
+
+
+def test_stream_faces_carry_their_detector_score(tiny_onnx_model, shared_samples):
+    rec = EmotionRecognizer(tiny_onnx_model)
+    results = list(rec.stream(str(shared_samples / "test.mp4"), max_frames=30))
+    scores = [f.face_score for r in results for f in r.faces]
+    assert len(scores) >= 25 and all(0.7 <= s <= 1.0 for s in scores)
+    assert "face_score" in results[-1].to_json()["faces"][0]

@@ -21,6 +21,11 @@ PRECISION_HELP = (
     "auto | int8 | fp32: which of a bundled model's files runs. auto takes int8 only where the "
     "CPU has int8 dot-product instructions (x86 VNNI/AMX, ARM dotprod/i8mm), else fp32."
 )
+MIN_FACE_SCORE_HELP = (
+    "Drop faces the detector is less sure of (0..1; YuNet keeps 0.7 and up, Haar gives no "
+    "score: 1.0)."
+)
+MIN_FACE_SIZE_HELP = "Drop faces smaller than this many pixels on their longer side."
 THREADS_HELP = (
     "Threads for onnxruntime and OpenCV. 1 keeps a core free per process; on a 4-core "
     "Raspberry Pi, 2 is a good choice for a camera run."

@@ -13,6 +13,8 @@ from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
+    MIN_FACE_SCORE_HELP,
+    MIN_FACE_SIZE_HELP,
     MODEL_HELP,
     PRECISION_HELP,
     THREADS_HELP,
@@ -112,6 +114,9 @@ def run(
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    min_face_score: float = typer.Option(
+        0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP),
+    min_face_size: int = typer.Option(0, "--min-face-size", min=0, help=MIN_FACE_SIZE_HELP),
     detect_every: int = typer.Option(
         10, "--detect-every", help="Full-frame detection at least every N frames (1 = always)."
     ),
@@ -157,7 +162,8 @@ def run(
     quiet_opencv()
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
-                                smoothing=parse_smoothing(smoothing))
+                                smoothing=parse_smoothing(smoothing),
+                                min_face_score=min_face_score, min_face_size=min_face_size)
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
