@@ -20,12 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.errors import EdgeFerError
+
 DETECTORS: tuple[str, ...] = ("yunet", "haar", "none")
 DEFAULT_DETECTOR = "yunet"
 YUNET_MODEL = Path(__file__).parent / "detectors" / "face_detection_yunet_2023mar.onnx"
 
 
-class DetectorError(Exception):
+class DetectorError(EdgeFerError):
     """A detector that cannot be built (unknown name, missing or bad model file)."""
 
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge_runtime.errors import EdgeFerError
+
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger than any phone photo, far below a bomb
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
-class ImageError(Exception):
+class ImageError(EdgeFerError):
     """An input that is not a usable image; the message is the reason, for one-line reports."""
 
 

@@ -19,14 +19,14 @@ import cv2
 import numpy as np
 
 from edge_runtime.detect import to_bgr_uint8
-from edge_runtime.errors import one_line
+from edge_runtime.errors import EdgeFerError, one_line
 from edge_runtime.results import Face, FrameResult, ImageResult
 
 SAVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
-class OutputError(Exception):
+class OutputError(EdgeFerError):
     """An output that cannot be written (exists without overwrite, bad suffix, I/O error)."""
 
 

@@ -23,6 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 
+from edge_runtime.errors import EdgeFerError
 from edge_runtime.live import FrameHub
 
 BOUNDARY = "edge-fer-frame"
@@ -30,7 +31,7 @@ EVENTS_PER_SECOND = 5.0
 KEEPALIVE_SECONDS = 15.0
 
 
-class AddressError(ValueError):
+class AddressError(EdgeFerError, ValueError):
     """A `--serve` value that is not `[HOST:]PORT`."""
 
 

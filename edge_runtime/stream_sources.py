@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 
 from edge_runtime.demo import DEMO_PHOTO, pan_zoom_frames, render_view
+from edge_runtime.errors import EdgeFerError
 
 LIVE_URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt")
 
 
-class SourceError(Exception):
+class SourceError(EdgeFerError):
     """A stream source that cannot be opened (exit code 2 in the CLI)."""
 
 

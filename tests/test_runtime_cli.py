@@ -240,3 +240,17 @@ def test_version_and_a_clean_package_namespace():
     assert r.exit_code == 0 and r.stdout.strip() == f"edge-fer {edge_runtime.__version__}"
     assert dir(edge_runtime) == sorted([*edge_runtime.__all__, "__version__"])
     assert "EmotionRecognizer" in dir(edge_runtime) and "importlib" not in dir(edge_runtime)
+
+
+def test_every_error_of_a_users_input_is_an_edge_fer_error():
+    """One family: the CLI turns any of them into one line and its exit code."""
+    from edge_runtime.detect import DetectorError
+    from edge_runtime.errors import EdgeFerError
+    from edge_runtime.image_io import ImageError
+    from edge_runtime.model_info import ModelError
+    from edge_runtime.outputs import OutputError
+    from edge_runtime.serve import AddressError
+    from edge_runtime.stream_sources import SourceError
+
+    for cls in (DetectorError, ImageError, ModelError, OutputError, AddressError, SourceError):
+        assert issubclass(cls, EdgeFerError), cls
