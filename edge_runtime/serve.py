@@ -6,7 +6,10 @@ the annotated video (MJPEG), `/events` server-sent events (faces, frame rate, ti
 
 Clients only ever read what the `FrameHub` holds: a client that is slow skips frames
 (latest frame wins), one whose socket stops accepting data for `write_timeout` seconds is
-dropped, and none can block the pipeline thread.
+dropped, and none can block the pipeline thread. At most `max_clients` connections are served
+at once (more are answered 503 at once, without a thread); a server bound to a loopback
+address answers only requests whose Host is a loopback name, so a web page elsewhere cannot
+reach it through DNS rebinding.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ def page() -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # never keeps the process alive; LiveServer.close() joins them
     allow_reuse_address = True
+    request_queue_size = 64  # the listen backlog (socketserver's default is 5)
+    max_clients: int
+    loopback_only: bool
 
     hub: FrameHub
     write_timeout: float
@@ -87,7 +93,12 @@ class _Server(ThreadingHTTPServer):
                              name="edge-fer-http-client", daemon=True)
         with self.clients_lock:
             self.threads = [x for x in self.threads if x.is_alive()]
-            self.threads.append(t)
+            busy = len(self.threads) >= self.max_clients
+            if not busy:
+                self.threads.append(t)
+        if busy:
+            _refuse(request)
+            return
         t.start()
 
     def server_bind(self) -> None:
@@ -100,6 +111,18 @@ class _Server(ThreadingHTTPServer):
         err = sys.exc_info()[1]
         if not isinstance(err, OSError):
             self.log(f"edge-fer: live view: error serving {client_address[0]}: {err!r}")
+
+
+def _refuse(request: socket.socket) -> None:
+    """Answer 503 on the accepting thread, never blocking it, and close."""
+    try:
+        request.setblocking(False)
+        request.send(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                     b"Retry-After: 5\r\nContent-Length: 17\r\n\r\ntoo many clients\n")
+    except OSError:
+        pass
+    finally:
+        request.close()
 
 
 class _Server6(_Server):
@@ -165,10 +188,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _host_allowed(self) -> bool:
+        if not self.server.loopback_only:
+            return True
+        host = self.headers.get("Host", "").strip()
+        if not host:  # HTTP/1.0 tools; a browser, the rebinding risk, always sends one
+            return True
+        name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+        return is_loopback(name.lower())
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         hub = self.server.hub
-        if path in ("/", "/index.html"):
+        if not self._host_allowed():
+            self._send(403, "text/plain; charset=utf-8", b"unexpected Host header\n")
+        elif path in ("/", "/index.html"):
             self._send(200, "text/html; charset=utf-8", page())
         elif path == "/healthz":
             h = hub.health()
@@ -252,10 +286,12 @@ class LiveServer:
 
     def __init__(self, host: str, port: int, labels: tuple[str, ...] | list[str],
                  max_fps: float = 10.0, write_timeout: float = 10.0,
-                 log: Callable[[str], None] | None = None, hub: FrameHub | None = None) -> None:
+                 log: Callable[[str], None] | None = None, hub: FrameHub | None = None,
+                 max_clients: int = 32) -> None:
         self.hub = hub or FrameHub(labels, max_fps=max_fps)
         self.host, self.port = host, port
         self.write_timeout = write_timeout
+        self.max_clients = max_clients
         self.log = log or (lambda line: None)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -275,6 +311,8 @@ class LiveServer:
         httpd = cls((self.host, self.port), _Handler)
         httpd.hub = self.hub
         httpd.write_timeout = self.write_timeout
+        httpd.max_clients = self.max_clients
+        httpd.loopback_only = is_loopback(self.host)
         httpd.log = self.log
         httpd.clients = set()
         httpd.clients_lock = threading.Lock()
