@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,9 @@ def test_live_view_in_headless_chromium(live_run, tmp_path, capsys):
     assert shot.stat().st_size > 10_000 and phone.stat().st_size > 10_000
     assert requests and all(r.startswith(url) for r in requests), requests  # nothing external
 
+    deadline = time.monotonic() + 30  # --loop plays the 115 frames at their 25 fps: 4.6 s
+    while get_json(url + "healthz")["frames"] <= 115 and time.monotonic() < deadline:
+        time.sleep(0.2)
     h = get_json(url + "healthz")
     assert h["status"] == "ok" and h["frames"] > 115 and h["camera"]["state"] == "ok"
     assert h["faces"] > 100 and h["fps"] > 0 and h["last_frame_age_s"] < 5
