@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags as `--json`, not `--json <bool>`
 )
 
 # (verb, module in edge_runtime.commands, function); each function's docstring is its help

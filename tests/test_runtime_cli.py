@@ -254,3 +254,9 @@ def test_every_error_of_a_users_input_is_an_edge_fer_error():
 
     for cls in (DetectorError, ImageError, ModelError, OutputError, AddressError, SourceError):
         assert issubclass(cls, EdgeFerError), cls
+
+
+def test_help_shows_flags_as_flags():
+    for verb in ("predict", "run", "evaluate", "models", "bench"):
+        r = cli(verb, "--help")
+        assert r.exit_code == 0 and "<bool>" not in r.output, verb

@@ -17,6 +17,7 @@ app = typer.Typer(
     help="Run edge-fer as a systemd service (e.g. on a Raspberry Pi).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 DEFAULT_RUN_ARGS = ("--camera", "0", "--serve", "127.0.0.1:8080", "--quiet")
