@@ -19,13 +19,13 @@ def exec_start(unit: str) -> list[str]:
     return shlex.split(line[len("ExecStart="):].replace("%%", "%").replace("$$", "$"))
 
 
-def test_unit_runs_edge_fer_run_and_restarts_on_failure():
+def test_unit_runs_edge_fer_run_and_restarts_whenever_it_ends():
     unit = render_unit(["--camera", "0", "--serve", "0.0.0.0:8080", "--model",
                         "/opt/my models/m 100%.onnx", "--quiet"], "pi", "/home/pi",
                        command=["/opt/venv/bin/edge-fer"])
     lines = unit.splitlines()
     for want in ("[Unit]", "[Service]", "[Install]", "User=pi", "SupplementaryGroups=video",
-                 "Restart=on-failure", "RestartSec=5", "StartLimitIntervalSec=0",
+                 "Restart=always", "RestartSec=5", "StartLimitIntervalSec=0",
                  "WorkingDirectory=/home/pi", "Environment=PYTHONUNBUFFERED=1",
                  "StandardError=journal", "WantedBy=multi-user.target", "KillSignal=SIGTERM"):
         assert want in lines, want
@@ -80,3 +80,16 @@ def test_install_writes_but_never_overwrites_without_asking(tmp_path):
     assert target.read_text() == "mine"
     r = cli("service", "install", "--user", "pi", "--output", target, "--overwrite")
     assert r.exit_code == 0 and target.read_text().startswith("[Unit]")
+
+
+def test_install_refuses_what_would_make_the_unit_restart_forever(tmp_path, tiny_onnx_model):
+    r = cli("service", "install", "--user", "pi", "--", "--model", "nosuch")
+    assert r.exit_code == 2 and "--model nosuch: no such bundled model" in r.output
+    r = cli("service", "install", "--user", "pi", "--", "--video", "clip.mp4")
+    assert r.exit_code == 2 and "--video clip.mp4: a relative path" in r.output
+    r = cli("service", "install", "--user", "pi", "--working-directory", str(tmp_path), "--",
+            "--video", "clip.mp4", "--csv", "t.csv")
+    assert r.exit_code == 0, r.output
+    r = cli("service", "install", "--user", "pi", "--", "--model", str(tiny_onnx_model),
+            "--video", "rtsp://cam.local/stream")
+    assert r.exit_code == 0, r.output

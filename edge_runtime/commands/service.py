@@ -48,7 +48,7 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
                 command: list[str] | None = None, description: str | None = None) -> str:
     """The text of a systemd service unit running `edge-fer run RUN_ARGS`.
 
-    Restarted 5 s after any failure, forever (a camera that is unplugged at boot comes
+    Restarted 5 s after it ends for any reason, forever (a camera that is unplugged at boot comes
     back); stdout/stderr go to the journal, one line per event."""
     exec_start = " ".join(systemd_quote(a) for a in [*(command or edge_fer_command()), "run",
                                                      *run_args])
@@ -60,7 +60,8 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
     service += [
         "Environment=PYTHONUNBUFFERED=1",
         f"ExecStart={exec_start}",
-        "Restart=on-failure",
+        # any end restarts it: a camera read like a file can end with exit 0
+        "Restart=always",
         "RestartSec=5",
         "# edge-fer run ends cleanly on SIGTERM (outputs flushed, exit code 0)",
         "KillSignal=SIGTERM",
@@ -85,18 +86,39 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
     ])
 
 
-def _check_run_args(run_args: list[str]) -> None:
-    """Parse RUN_ARGS as `edge-fer run` would (without running it): typos fail here."""
+def _check_run_args(run_args: list[str], working_directory: str | None) -> None:
+    """Parse RUN_ARGS as `edge-fer run` would (without running it): typos, a model that does
+    not resolve and a relative path the service could not find (it starts in /) fail here,
+    not in a unit that restarts forever."""
+    from edge_runtime.classifier import resolve_model
     from edge_runtime.cli import app as cli_app
+    from edge_runtime.model_info import ModelError
 
     group = typer.main.get_command(cli_app)
     run_cmd = group.commands["run"]  # type: ignore[attr-defined]
     try:
-        run_cmd.make_context("run", list(run_args))
+        params = run_cmd.make_context("run", list(run_args)).params
     except Exception as e:  # click's usage errors (typer may vendor click: no import here)
         if hasattr(e, "format_message"):
             raise UserError(f"edge-fer run {' '.join(run_args)}: {e.format_message()}") from None
         raise
+    paths = {"--video": params.get("video"), "--csv": params.get("csv_path"),
+             "--save": params.get("save"), "--detector-model": params.get("detector_model")}
+    model = params.get("model")
+    model_is_path = model is not None and (str(model).endswith(".onnx") or "/" in str(model))
+    if model_is_path:
+        paths["--model"] = model
+    for flag, value in paths.items():
+        if value is None or "://" in str(value) or Path(value).is_absolute():
+            continue
+        if working_directory is None:
+            raise UserError(f"{flag} {value}: a relative path, but a service starts in /; give "
+                            "an absolute path or --working-directory")
+    if model is not None:
+        try:
+            resolve_model(Path(working_directory or ".") / model if model_is_path else model)
+        except ModelError as e:
+            raise UserError(f"--model {e}") from None
 
 
 def _default_user() -> str | None:
@@ -128,7 +150,7 @@ def install(
         edge-fer service install --user pi -- --camera 0 --serve 0.0.0.0:8080 --quiet
     """
     args = list(run_args or DEFAULT_RUN_ARGS)
-    _check_run_args(args)
+    _check_run_args(args, working_directory)
     unit = render_unit(args, user if user is not None else _default_user(),
                        working_directory)
     if output is None:
