@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont nano detectors fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont nano detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -134,6 +134,12 @@ family:
 	  mkdir -p benchmarks/family; \
 	  cp $(RUNS)/family/$${arch}_$$task.md $(RUNS)/family/$${arch}_$$task.card.json benchmarks/family/; \
 	done
+
+# Proof the package runs on a Raspberry Pi's OS: an arm64 Debian bookworm root under qemu, as a
+# Cortex-A72 (Pi 4) and a Cortex-A76 (Pi 5); every bundled model answers as on this machine.
+# Needs root and `apt-get install qemu-user-static debootstrap binfmt-support` (~10 min once).
+arm64-check:
+	bash tools/arm64_check.sh
 
 # Latency of the shipped models on this machine, printed.
 bench:
