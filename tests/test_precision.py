@@ -99,3 +99,4 @@ def test_models_says_what_auto_picks_here_and_why():
     assert res.exit_code == 0, res.output
     assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
     assert "MACs/face" in res.output.splitlines()[1]
+

@@ -90,3 +90,12 @@ def test_the_demo_says_happy(name):
     best = [max(f["faces"], key=lambda face: face["score"]) for f in frames if f["faces"]]
     assert len(best) >= 0.9 * len(frames) and len(frames) >= 100
     assert all(face["label"] == "happy" for face in best)
+
+
+def test_inspect_shows_the_recipe_from_the_card_beside_the_model():
+    res = CliRunner().invoke(app, ["inspect", "fer7"])
+    assert res.exit_code == 0, res.output
+    recipe = json.loads(res.output)["recipe"]
+    assert recipe["smooth_sigma"] == 0.6 and recipe["flip_tta"] is True
+    assert recipe["macs_per_face"] == 236_138_240
+    assert recipe["kfold"]["folds"] == 5 and 0.6 < recipe["kfold"]["accuracy_mean"] < 0.65

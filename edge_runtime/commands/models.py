@@ -95,8 +95,23 @@ def models(
     typer.echo("precision auto: " + "; ".join(sorted(reasons)))
 
 
+def _recipe(card_file: dict) -> dict:
+    """What the card beside a model says of how it was made: smoothing, flip averaging, MACs
+    and the k-fold of its recipe (mean and spread over the folds)."""
+    cv = (card_file.get("recipe_kfold") or {}).get("cv") or {}
+    return {k: v for k, v in {
+        "smooth_sigma": card_file.get("smooth_sigma"),
+        "flip_tta": card_file.get("flip_tta"),
+        "macs_per_face": card_file.get("macs_per_face"),
+        "kfold": {k: cv[k] for k in ("folds", "repeats", "accuracy_mean", "accuracy_std",
+                                     "macro_f1_mean", "macro_f1_std") if k in cv} or None,
+    }.items() if v is not None}
+
+
 def inspect(
     model: str = typer.Argument(..., help="Bundled model name or .onnx path."),
 ) -> None:
-    """Print a model's metadata and card figures as JSON."""
-    typer.echo(json.dumps(_describe(EmotionClassifier(model)), indent=2))
+    """Print a model's metadata and card figures as JSON, with its recipe (smoothing, flip
+    averaging, MACs, k-fold) from the card file beside it when there is one."""
+    clf = EmotionClassifier(model)
+    typer.echo(json.dumps({**_describe(clf), "recipe": _recipe(_card_file(clf))}, indent=2))
