@@ -481,7 +481,9 @@ def run_export(opts: ExportOptions) -> dict:
             "versions": library_versions(),
         }
         formats = ("fp32", "int8") if write_int8 else ("fp32",)
-        for fmt, src in zip(formats, (fp32_tmp, chosen["path"]), strict=False):
+        sources = {"fp32": fp32_tmp, "int8": chosen["path"]}
+        for fmt in formats:
+            src = sources[fmt]
             import onnx
 
             p = onnx.load(str(src))
@@ -522,6 +524,8 @@ def run_export(opts: ExportOptions) -> dict:
         (tmp / "card.md").write_text(render_markdown(card))
         for fmt in formats:
             os.replace(tmp / f"final.{fmt}.onnx", targets[f"{fmt}.onnx"])
+        if not write_int8:  # an earlier export's int8 file would pass for this model's
+            targets["int8.onnx"].unlink(missing_ok=True)
         os.replace(tmp / "card.json", targets["card.json"])
         os.replace(tmp / "card.md", targets["md"])
     return card

@@ -242,7 +242,9 @@ def test_int8_missing_its_bounds_ships_fp32_alone_unless_required(
     assert res.exit_code == 2
     assert "int8 misses its bounds" in res.output and "agreement" in res.output
     assert list((tmp_path / "required").iterdir()) == []  # nothing half-written
-    res = _export(*args, "--out", str(tmp_path / "alone"))
+    assert _export(*args, "--out", str(tmp_path / "alone"), "--force").exit_code == 0
+    assert (tmp_path / "alone" / "happy_sad.int8.onnx").is_file()
+    res = _export(*args, "--out", str(tmp_path / "alone"), "--overwrite")
     assert res.exit_code == 0, res.output
     assert "int8 not written, the fp32 model ships alone" in res.output
     written = sorted(p.name for p in (tmp_path / "alone").iterdir())
