@@ -12,6 +12,8 @@ import json
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -51,12 +53,18 @@ def next_free(path: Path) -> Path:
     return candidate
 
 
-def _writing(path: Path | str, write) -> None:
-    """Run `write()`; an OS error (a full disk, a vanished drive) becomes one OutputError line."""
+@contextmanager
+def _writing(path: Path | str) -> Iterator[None]:
+    """An OS error inside (a full disk, a vanished drive) becomes one OutputError line."""
     try:
-        write()
+        yield
     except OSError as e:
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _seen(face: Face) -> str:
+    """The detector's confidence, as the text outputs show it."""
+    return f" (face {face.face_score:.2f})" if face.face_score is not None else ""
 
 
 def _first_row(path: Path) -> list[str] | None:
@@ -73,8 +81,7 @@ def _faces_text(faces: list[Face]) -> str:
     parts = []
     for f in faces:
         who = f"#{f.id} " if f.id is not None else ""
-        seen = f" (face {f.face_score:.2f})" if f.face_score is not None else ""
-        parts.append(f"{who}{f.label} {f.score:.2f}{seen}")
+        parts.append(f"{who}{f.label} {f.score:.2f}{_seen(f)}")
     return f"{len(faces)} face{'s' if len(faces) != 1 else ''}: " + ", ".join(parts)
 
 
@@ -124,20 +131,16 @@ class TextWriter(Writer):
         self._n = 0
 
     def _line(self, text: str) -> None:
-        def write() -> None:
+        with _writing(getattr(self.stream, "name", "output")):
             self.stream.write(one_line(text) + "\n")
             self.stream.flush()
-
-        _writing(getattr(self.stream, "name", "output"), write)
 
     def image(self, result: ImageResult, image: np.ndarray | None) -> None:
         if result.error is not None:
             self._line(f"{result.source}: error: {result.error}")
             return
-        boxes = "; ".join(
-            f"{f.label} {f.score:.2f} at {list(f.box)}"
-            + (f" (face {f.face_score:.2f})" if f.face_score is not None else "")
-            for f in result.faces)
+        boxes = "; ".join(f"{f.label} {f.score:.2f} at {list(f.box)}{_seen(f)}"
+                          for f in result.faces)
         n = len(result.faces)
         self._line(f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}"
                                            if n else "no face"))
@@ -166,11 +169,9 @@ class JsonLinesWriter(Writer):
         self.stream = stream or sys.stdout
 
     def _write(self, obj: dict) -> None:
-        def write() -> None:
+        with _writing(getattr(self.stream, "name", "output")):
             self.stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
             self.stream.flush()
-
-        _writing(getattr(self.stream, "name", "output"), write)
 
     def image(self, result: ImageResult, image: np.ndarray | None) -> None:
         self._write(result.to_json())
@@ -207,12 +208,12 @@ class CsvTimelineWriter(Writer):
         self._file = self.path.open("a" if append else "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
         if not append:
-            _writing(self.path, lambda: self._csv.writerow(header))
+            with _writing(self.path):
+                self._csv.writerow(header)
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         head = [result.frame, f"{result.timestamp:.3f}", len(result.faces)]
-
-        def write() -> None:
+        with _writing(self.path):
             if not result.faces:
                 self._csv.writerow(head + [""] * (8 + len(self.labels)))
             for f in result.faces:
@@ -220,8 +221,6 @@ class CsvTimelineWriter(Writer):
                 self._csv.writerow(head + [f.id, *f.box, seen, f.label, f"{f.score:.4f}",
                                            *(f"{f.probs[k]:.4f}" for k in self.labels)])
             self._file.flush()
-
-        _writing(self.path, write)
 
     def close(self) -> None:
         if not self._file.closed:
