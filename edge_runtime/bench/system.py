@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 
-from edge_runtime.cpu import INT8_DOT_CLASSES, cpu_info
+from edge_runtime.cpu import cpu_info, int8_dot_products
 
 
 def _version(dist: str) -> str | None:
@@ -78,7 +78,7 @@ def system_lines(system: dict) -> list[str]:
         f"- CPU: {cpu['model']}, {cpu['logical_cores']} logical cores "
         f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}; "
         f"class {cpu.get('isa_class', '?')}: `--precision auto` runs "
-        f"{'int8' if cpu.get('isa_class') in INT8_DOT_CLASSES else 'fp32'} where a model ships "
+        f"{'int8' if int8_dot_products(cpu['flags']) else 'fp32'} where a model ships "
         "both (int8 only with int8 dot-product instructions)",
         f"- OS: {system['os']} ({system['machine']})",
         f"- Versions: {libs}",
