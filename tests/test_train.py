@@ -305,6 +305,42 @@ def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_
     assert metrics["config"]["teacher"] == str(teacher) and metrics["arch"] == "nano"
 
 
+def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_path,
+                                                  monkeypatch):
+    needs_training_stack()
+    import train.fit
+    from edge_runtime.cli import app
+    from train.data import load
+    from train.keras_io import load_keras
+
+    seen = []
+    real = train.fit.load_teacher
+
+    def recording(path, classes):
+        teach = real(path, classes)
+        return lambda images: seen.append(images.copy()) or teach(images)
+
+    monkeypatch.setattr(train.fit, "load_teacher", recording)
+    originals = load(synthetic_zip).task(("happy", "sad")).split("train").images
+    out = tmp_path / "online"
+    res = CliRunner().invoke(app, [
+        "train", "--data", str(synthetic_zip), "--arch", "nano", "--classes", "happy,sad",
+        "--epochs", "2", "--teacher", str(exported / "happy_sad.int8.onnx"),
+        "--teacher-sees", "augmented", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(seen) == 2 and all(s.dtype == np.uint8 and s.shape == originals.shape for s in seen)
+    # each epoch the teacher labels new augmented copies, never the training images themselves
+    assert not np.array_equal(seen[0], seen[1])
+    assert all(np.abs(s.astype(int) - originals.astype(int)).mean() > 1 for s in seen)
+    assert json.loads((out / "metrics.json").read_text())["config"]["teacher_sees"] == "augmented"
+    # the student learns from augmented images made outside it, so it holds no augmentation
+    assert "augment" not in [layer.name for layer in load_keras(out / "model.keras").layers]
+
+    res = CliRunner().invoke(app, [
+        "train", "--data", str(synthetic_zip), "--teacher-sees", "both", "--out", str(out)])
+    assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
+
+
 def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthetic_zip, tmp_path):
     needs_training_stack()
     from train.archs import build

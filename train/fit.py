@@ -48,6 +48,7 @@ class TrainConfig:
     augment: bool = True
     teacher: str = ""  # a trained .keras model whose probabilities become soft targets
     teacher_weight: float = 0.5
+    teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
     init: str = ""  # a trained .keras model of the same architecture whose weights start the run
     command: str = ""
     extra: dict = field(default_factory=dict)
@@ -126,6 +127,19 @@ def _x(images: np.ndarray) -> np.ndarray:
     return images[..., None].astype(np.float32)
 
 
+def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
+    """`x` [N, 48, 48, 1] through the training augmentation, rounded to whole pixel values, so
+    a teacher that reads uint8 faces sees exactly what the student learns from."""
+    from train.archs import augmentation
+
+    aug = augmentation(seed)
+    out = [
+        np.asarray(aug(x[i : i + batch_size], training=True))
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.clip(np.rint(np.concatenate(out)), 0, 255).astype(np.float32)
+
+
 def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[labels]
 
@@ -145,46 +159,55 @@ def evaluate(model, ds: Dataset) -> dict:
 
 
 def teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    """A teacher's flip-averaged probabilities over `classes` for `images`.
+    """A teacher's probabilities over `classes` for `images` (see `load_teacher`)."""
+    return load_teacher(path, classes)(images)
 
-    The teacher is a trained `.keras` model, or a `--cv` run directory: the mean of its fold
-    models. A teacher trained on more classes (fer7 teaching happy_sad) gives its columns for
-    `classes`, renormalised; its labels come from its run's metrics.json.
+
+def load_teacher(path: str, classes: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """The teacher at `path`, loaded once: a function from uint8 faces [N, 48, 48] to its
+    probabilities over `classes`.
+
+    The teacher is an exported edge-fer `.onnx` model (its own answer: flip averaging and
+    smoothing, if any, are in its graph), a trained `.keras` model or a `--cv` run directory
+    (the mean of its fold models, each flip-averaged). A teacher trained on more classes
+    (fer7 teaching happy_sad) gives its columns for `classes`, renormalised; a Keras teacher's
+    labels come from its run's metrics.json.
     """
     if path.endswith(".onnx"):
-        return onnx_teacher_targets(path, images, classes)
+        return _onnx_teacher(path, classes)
     from train.keras_io import load_keras
 
-    probs = 0.0
-    members = teacher_members(path)
-    for member in members:
-        teacher = load_keras(member)
-        probs = probs + (predict(teacher, images) + predict(teacher, images[:, :, ::-1])) / 2.0
-    probs = probs / len(members)
+    members = [load_keras(m) for m in teacher_members(path)]
     labels = (run_metrics(path) or {}).get("labels")
-    if labels is None:
+    if labels is not None:
+        missing = [c for c in classes if c not in labels]
+        if missing:
+            raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
+
+    def teach(images: np.ndarray) -> np.ndarray:
+        probs = sum(
+            (predict(m, images) + predict(m, images[:, :, ::-1])) / 2.0 for m in members
+        ) / len(members)
+        if labels is not None:
+            return task_probs(probs, tuple(labels), classes)
         if probs.shape[1] != len(classes):
             raise ValueError(
                 f"--teacher {path}: it predicts {probs.shape[1]} classes, the task has "
                 f"{len(classes)}, and no metrics.json beside it names them"
             )
         return probs
-    missing = [c for c in classes if c not in labels]
-    if missing:
-        raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
-    return task_probs(probs, tuple(labels), classes)
+
+    return teach
 
 
-def onnx_teacher_targets(path: str, images: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    """An exported edge-fer model's own answer (its flip averaging and smoothing, if any, are
-    inside the graph) over `classes`: a shipped model teaches without its run directory."""
+def _onnx_teacher(path: str, classes: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
     from edge_runtime.classifier import EmotionClassifier
 
     clf = EmotionClassifier(path, threads=os.cpu_count() or 1)
     missing = [c for c in classes if c not in clf.labels]
     if missing:
         raise ValueError(f"--teacher {path}: it does not predict {', '.join(missing)}")
-    return task_probs(clf.predict_proba(images), clf.labels, classes)
+    return lambda images: task_probs(clf.predict_proba(images), clf.labels, classes)
 
 
 def teacher_members(path: str) -> list[Path]:
@@ -344,6 +367,8 @@ def fit_one(
     ckpt = workdir / CHECKPOINT
     state_file = ckpt / "state.json"
     n = len(cfg.classes)
+    teach = load_teacher(cfg.teacher, cfg.classes) if cfg.teacher else None
+    online = teach is not None and cfg.augment and cfg.teacher_sees == "augmented"
     strategy = distribution_strategy(cfg.strategy)
     if resume and state_file.is_file():
         state = json.loads(state_file.read_text())
@@ -353,10 +378,10 @@ def fit_one(
         set_seeds(cfg.seed + data_seed)
         if strategy is not None:
             with strategy.scope():
-                model = build(cfg.arch, n, augment=cfg.augment, seed=cfg.seed)
+                model = build(cfg.arch, n, augment=cfg.augment and not online, seed=cfg.seed)
                 _compile(model, cfg)
         else:
-            model = build(cfg.arch, n, augment=cfg.augment, seed=cfg.seed)
+            model = build(cfg.arch, n, augment=cfg.augment and not online, seed=cfg.seed)
             _compile(model, cfg)
         if cfg.init:
             warm_start(model, cfg.init, cfg.classes)
@@ -364,9 +389,9 @@ def fit_one(
         ckpt.mkdir(parents=True, exist_ok=True)
 
     x_train, y_train = _x(train.images), _onehot(train.labels, n)
-    if cfg.teacher:
-        w = cfg.teacher_weight
-        y_train = (1 - w) * y_train + w * teacher_targets(cfg.teacher, train.images, cfg.classes)
+    w = cfg.teacher_weight
+    if teach is not None and not online:
+        y_train = (1 - w) * y_train + w * teach(train.images)
     x_val, y_val = _x(val.images), _onehot(val.labels, n)
     weights = _class_weights(train.labels, n, cfg.class_weight)
     progress = _Progress(name)
@@ -377,9 +402,13 @@ def fit_one(
         model.optimizer.learning_rate.assign(lr)
         order = np.random.default_rng([cfg.seed, data_seed, epoch]).permutation(len(x_train))
         t0 = time.perf_counter()
+        x_epoch, y_epoch = x_train[order], y_train[order]
+        if online:
+            x_epoch = augmented(x_epoch, seed=cfg.seed * 100_003 + data_seed * 1009 + epoch)
+            y_epoch = (1 - w) * y_epoch + w * teach(x_epoch[..., 0].astype(np.uint8))
         hist = model.fit(
-            x_train[order],
-            y_train[order],
+            x_epoch,
+            y_epoch,
             batch_size=cfg.batch_size,
             epochs=1,
             shuffle=False,

@@ -50,6 +50,13 @@ def train(
     teacher_weight: float = typer.Option(
         0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
     ),
+    teacher_sees: str = typer.Option(
+        "originals",
+        "--teacher-sees",
+        help="originals: the teacher labels each training image once | augmented: it labels "
+        "each epoch's augmented images afresh, so the student matches it on what it learns from "
+        "(the teacher's inference time is added to every epoch).",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -88,6 +95,8 @@ def train(
         raise UserError(f"--class-weight {class_weight!r}: choose none, balanced or sqrt")
     if strategy not in ("none", "mirrored", "multiworker"):
         raise UserError(f"--strategy {strategy!r}: choose none, mirrored or multiworker")
+    if teacher_sees not in ("originals", "augmented"):
+        raise UserError(f"--teacher-sees {teacher_sees!r}: choose originals or augmented")
     if cv == 1 or cv < 0:
         raise UserError("--cv needs at least 2 folds")
     if teacher is not None and not teacher.exists():
@@ -150,6 +159,7 @@ def train(
         augment=augment,
         teacher=str(teacher) if teacher else "",
         teacher_weight=teacher_weight,
+        teacher_sees=teacher_sees,
         init=str(init) if init else "",
         command=command_line(ctx),
     )
