@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Callable
 
 import typer
@@ -52,8 +53,15 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also show TensorFlow's own log lines (held back by default)."
+    ),
 ) -> None:
     """Facial expression recognition for small devices: train, export, predict, run, bench."""
+    if verbose:
+        from edge_runtime.native_logs import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def _guarded(fn: Callable) -> Callable:

@@ -92,12 +92,15 @@ class TfliteRunner(Runner):
         if batch not in self._interpreters:
             import tensorflow as tf
 
-            it = tf.lite.Interpreter(model_path=str(self.path), num_threads=self.threads)
-            shape = list(it.get_input_details()[0]["shape"])
-            if shape[0] != batch:
-                it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, *shape[1:]],
-                                       strict=False)
-            it.allocate_tensors()
+            from edge_runtime.native_logs import held_back
+
+            with held_back():  # its deprecation warning and XNNPACK notice
+                it = tf.lite.Interpreter(model_path=str(self.path), num_threads=self.threads)
+                shape = list(it.get_input_details()[0]["shape"])
+                if shape[0] != batch:
+                    it.resize_tensor_input(it.get_input_details()[0]["index"],
+                                           [batch, *shape[1:]], strict=False)
+                it.allocate_tensors()
             self._interpreters[batch] = it
         return self._interpreters[batch]
 

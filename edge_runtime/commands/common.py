@@ -33,7 +33,8 @@ def info(message: str) -> None:
 
 
 def require_training_stack(verb: str) -> None:
-    """Exit with one line naming the install command when TensorFlow & co. are missing."""
+    """Exit with one line naming the install command when TensorFlow & co. are missing; else
+    import TensorFlow without its native log lines."""
     import importlib.util
 
     missing = [
@@ -49,6 +50,9 @@ def require_training_stack(verb: str) -> None:
             "pip install 'edge-fer[train]'",
             code=3,
         )
+    from edge_runtime.native_logs import import_tensorflow
+
+    import_tensorflow()
 
 
 def is_tty() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -74,7 +73,6 @@ def train(
 ) -> None:
     """Train a model: Training split, PublicTest for validation, or repeated k-fold with --cv."""
     require_training_stack("train")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edge_runtime.labels import parse_classes, task_name
 
     if list_archs:

@@ -1,0 +1,49 @@
+"""Native libraries' log lines kept off the terminal.
+
+At import, TensorFlow's C++ core prints absl's "All log messages before absl::InitializeLog()"
+preamble, a oneDNN notice and CPU-feature notices to file descriptor 2, whatever
+TF_CPP_MIN_LOG_LEVEL says; the TFLite interpreter announces its XNNPACK delegate the same way.
+`held_back()` keeps such lines out of the terminal (they are shown when the block fails, or
+always with `edge-fer --verbose`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+VERBOSE_ENV = "EDGE_FER_VERBOSE"
+
+
+@contextmanager
+def held_back() -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 inside the block."""
+    if os.environ.get(VERBOSE_ENV):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow with its native lines held back; its later logging is errors only
+    (TF_CPP_MIN_LOG_LEVEL 2) unless the user chose another level."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with held_back():
+        import tensorflow  # noqa: F401
