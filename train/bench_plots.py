@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from train.plots import save
+
 PARETO, LATENCY = "pareto.png", "latency.png"
 
 
@@ -103,24 +105,31 @@ def _place_labels(ax, pts: list[tuple[float, float]], texts: list[str], avoid: l
         taken.append(box)
 
 
-def write_pareto(rows: list[dict], path: Path, plt) -> bool:
+def _wide(values: list[float]) -> bool:
+    """A range for a log axis: narrow ones get ugly ticks."""
+    return max(values) > 10 * min(values)
+
+
+def write_pareto(rows: list[dict], path: Path, plt):
     """One panel per task (accuracies of different label sets are not comparable), each
-    with its own Pareto front."""
+    with its own Pareto front where it has more than one point; the figure, or None when no
+    row has an accuracy."""
     ref = [r for r in reference_rows(rows) if r.get("accuracy") is not None]
     if not ref:
-        return False
+        return None
     tasks = sorted({_task(r) for r in ref})
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         group = [r for r in ref if _task(r) == task]
         pts = [(r["p50_ms"], 100 * r["accuracy"]) for r in group]
-        front = pareto_front(pts)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="0.6", zorder=2)
-        fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
-        ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
-        ax.scatter(fx, fy, c="tab:red", zorder=3)
-        xs = [p[0] for p in pts]
-        if max(xs) > 10 * min(xs):  # log only for a wide range: narrow ones get ugly ticks
+        if len(pts) > 1:
+            front = pareto_front(pts)
+            fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+            ax.step(fx, fy, where="post", c="tab:red", lw=1, zorder=1, label="Pareto front")
+            ax.scatter(fx, fy, c="tab:red", zorder=3)
+            ax.legend(loc="best")
+        if _wide([p[0] for p in pts]):
             ax.set_xscale("log")
         ax.margins(x=0.12, y=0.08)
         ax.set_xlabel(f"median latency, ms (batch {group[0]['batch']}, "
@@ -128,21 +137,20 @@ def write_pareto(rows: list[dict], path: Path, plt) -> bool:
         ax.set_ylabel(f"accuracy, % ({group[0]['eval_split']})")
         ax.set_title(f"Accuracy vs latency: {task}")
         ax.grid(alpha=0.3)
-        ax.legend(loc="best")
     fig.tight_layout()
     for ax, task in zip(axes[0], tasks, strict=True):
         group = [r for r in ref if _task(r) == task]
         _place_labels(ax, [(r["p50_ms"], 100 * r["accuracy"]) for r in group],
-                      [_label(r) for r in group], [ax.get_legend()])
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+                      [_label(r) for r in group], [a for a in [ax.get_legend()] if a])
+    return save(fig, path, dpi=110)
 
 
-def write_latency(rows: list[dict], path: Path, plt) -> bool:
+def write_latency(rows: list[dict], path: Path, plt):
+    """Median bars with their spread, on a log axis when the latencies span more than 10x
+    (else the fast ONNX bars vanish beside Keras `predict`); the figure, or None."""
     ref = reference_rows(rows)
     if not ref:
-        return False
+        return None
     ref = sorted(ref, key=lambda r: r["p50_ms"])
     y = list(range(len(ref)))
     med = [r["p50_ms"] for r in ref]
@@ -153,14 +161,16 @@ def write_latency(rows: list[dict], path: Path, plt) -> bool:
     ax.scatter([r["p99_ms"] for r in ref], y, marker="|", c="k", s=80, label="p99", zorder=3)
     ax.set_yticks(y, [_label(r) for r in ref], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))")
+    wide = _wide([r["min_ms"] for r in ref] + [r["p99_ms"] for r in ref])
+    if wide:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))"
+                  + (", log scale" if wide else ""))
     ax.set_title("Latency")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save(fig, path, dpi=120)
 
 
 def write_plots(rows: list[dict], out: Path) -> tuple[list[str], list[str]]:

@@ -538,7 +538,8 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
             w = csv.DictWriter(f, fieldnames=list(history[0]))
             w.writeheader()
             w.writerows(history)
-    plot_curves(history, out / "curves.png", title=f"{cfg.arch} {metrics['task']}")
+    plot_curves(history, out / "curves.png", title=f"{cfg.arch} {metrics['task']}",
+                kept=metrics["best_epoch"])
     report_split = next((s for s in ("PublicTest", "test", "all") if s in metrics["splits"]), None)
     if report_split:
         plot_confusion(
