@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ class ExportOptions:
     command: str = ""
 
 
+def _say(message: str) -> None:
+    """A step or warning on stderr, so stdout keeps only results."""
+    print(f"edge-fer: {message}", file=sys.stderr, flush=True)
+
+
 def _same(fn):
     return fn
 
@@ -126,8 +132,8 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
         )
         owner["cv"] = kfold_on_task(run_dir, full, tuple(classes))
         if owner["cv"] is None:
-            print(
-                f"edge-fer: warning: the k-fold of {run_dir} cannot be scored on "
+            _say(
+                f"warning: the k-fold of {run_dir} cannot be scored on "
                 f"{', '.join(classes)} (fold models or its data missing); the card omits it"
             )
     return block
@@ -277,8 +283,8 @@ def run_export(opts: ExportOptions) -> dict:
     pool, evaluation, eval_name, final = _pick_splits(ds)
     calib_idx = calibration_sample(pool.labels, opts.calibration_images)
     if len(calib_idx) < MIN_CALIBRATION_IMAGES:
-        print(
-            f"edge-fer: warning: only {len(calib_idx)} calibration images "
+        _say(
+            f"warning: only {len(calib_idx)} calibration images "
             f"(at least {MIN_CALIBRATION_IMAGES} recommended)"
         )
     calib = pool.images[calib_idx][:, None].astype(np.float32)
@@ -289,6 +295,7 @@ def run_export(opts: ExportOptions) -> dict:
         base_info = ModelInfo(
             labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
         )
+        _say(f"converting {', '.join(map(str, opts.keras_paths))} to ONNX")
         proto = keras_to_onnx(
             model, OPSET, flip_tta=opts.flip_tta, columns=columns, smooth_sigma=opts.smooth_sigma
         )
@@ -306,6 +313,7 @@ def run_export(opts: ExportOptions) -> dict:
             probs = model_fn(x)
             return probs if columns is None else task_probs(probs, labels, classes)
 
+        _say(f"checking the fp32 ONNX against Keras on {eval_name} ({len(evaluation)} images)")
         keras_eval = keras_fn(evaluation.images)
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
@@ -328,6 +336,8 @@ def run_export(opts: ExportOptions) -> dict:
                 f"{parity['keras_fp32_top1_identical']}"
             )
 
+        _say(f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
+             f"{len(calib)} images and scored on {eval_name}")
         pre_tmp = tmp / "pre.onnx"
         preprocess(fp32_tmp, pre_tmp)
         one = evaluation.images[:1][:, None].astype(np.float32)
@@ -360,6 +370,8 @@ def run_export(opts: ExportOptions) -> dict:
                 }
             )
             sessions[cand.name] = clf
+        _say(f"timing fp32 and the int8 candidates, batch 1, one thread "
+             f"({opts.latency_runs} runs each)")
         timings = interleaved(
             {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
             runs=opts.latency_runs,
@@ -393,9 +405,9 @@ def run_export(opts: ExportOptions) -> dict:
             if opts.require_int8 and not opts.force:
                 raise ExportError(msg + "; pass --force to write it anyway")
             if opts.force:
-                print(f"edge-fer: warning: {msg}; written because of --force")
+                _say(f"warning: {msg}; written because of --force")
             else:
-                print(f"edge-fer: {msg}; int8 not written, the fp32 model ships alone")
+                _say(f"{msg}; int8 not written, the fp32 model ships alone")
         write_int8 = bool(chosen["passes"] or opts.force)
 
         int8_eval = chosen["probs"]

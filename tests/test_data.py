@@ -171,12 +171,15 @@ def _touch(p: Path) -> Path:
     return p
 
 
-def test_cache_is_used_and_never_stale(tmp_path):
+def test_cache_is_used_and_never_stale(tmp_path, capsys):
     csv_path = _write_csv(tmp_path / "f.csv")
     first = load(csv_path)
     cached = list((tmp_path / "cache").glob("*.npz"))
     assert len(cached) == 1
+    said = capsys.readouterr().err  # a first read says what it does and where the cache went
+    assert f"decoding {csv_path}" in said and f"cached as {cached[0]}" in said
     again = load(csv_path)
+    assert capsys.readouterr().err == ""
     np.testing.assert_array_equal(first.images, again.images)
     assert again.digest == first.digest
     # change the content (and so size/mtime): the cache must not answer

@@ -43,6 +43,17 @@ def test_graph_names_dynamic_batch_and_metadata(exported):
         np.testing.assert_allclose(clf.predict_proba(faces[:1]), p5[:1], atol=1e-6)
 
 
+def test_export_says_each_step_on_stderr_and_keeps_stdout_for_results(trained_run,
+                                                                      synthetic_zip, tmp_path):
+    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
+                  "--out", str(tmp_path), "--force")
+    assert res.exit_code == 0, res.output
+    steps = [line for line in res.stderr.splitlines() if line.startswith("edge-fer: ")]
+    for step in ("converting", "checking the fp32 ONNX", "quantizing to int8", "timing fp32"):
+        assert any(line.startswith(f"edge-fer: {step}") for line in steps), res.stderr
+    assert "edge-fer:" not in res.stdout
+
+
 def test_card_records_parity_sizes_and_the_measured_choice(exported):
     card = json.loads((exported / "happy_sad.card.json").read_text())
     p = card["parity"]

@@ -61,6 +61,21 @@ def test_every_arch_scales_inside_and_augments_only_in_training():
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
 
 
+def test_each_epoch_line_says_how_long_the_rest_of_the_fit_takes(capsys):
+    from train.fit import _Progress
+
+    progress = _Progress("train")
+    row = {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 1e-3}
+    for epoch, seconds in ((1, 95.0), (2, 91.0), (3, 300.0)):
+        progress.epoch({**row, "epoch": epoch}, 43, seconds)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith(", ~1h06m left")  # 42 epochs left at 95 s
+    # the median epoch so far (95 s) times the 40 epochs left, not the slow last one
+    assert lines[2].endswith(", ~1h03m left")
+    progress.epoch({**row, "epoch": 43}, 43, 90.0)
+    assert capsys.readouterr().err.rstrip().endswith("90.0s")
+
+
 def test_repeated_stratified_folds():
     needs_training_stack()
     from train.fit import fold_indices

@@ -330,6 +330,10 @@ def load(
         except (OSError, KeyError, ValueError):
             report(f"edge-fer: warning: cache {cached} unreadable, decoding again")
 
+    report(
+        f"edge-fer: decoding {path}"
+        + (f" (once: later reads use the cache in {cache_dir()})" if use_cache else "")
+    )
     problem = _Problems(report)
     if path.is_dir():
         rows = _read_folder_entries(_dir_entries(path, problem), str(path), problem)
@@ -363,12 +367,12 @@ def load(
         digest=_content_digest(path),
         skipped=dict(problem.counts),
     )
-    if use_cache:
-        _write_cache(cached, ds)
+    if use_cache and _write_cache(cached, ds):
+        report(f"edge-fer: cached as {cached} ({cached.stat().st_size / 2**20:.0f} MiB)")
     return ds
 
 
-def _write_cache(target: Path, ds: Dataset) -> None:
+def _write_cache(target: Path, ds: Dataset) -> bool:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -385,5 +389,7 @@ def _write_cache(target: Path, ds: Dataset) -> None:
         tmp = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, target)
+        return True
     except OSError as e:
         _stderr(f"edge-fer: warning: cannot write dataset cache {target} ({e})")
+        return False

@@ -331,17 +331,29 @@ class _WallClock:
         self.path.write_text(f"{self.seconds:.1f}")
 
 
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under 1m"
+    return f"~{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"~{minutes}m"
+
+
 class _Progress:
-    """One summary line per epoch on stderr (Keras draws the per-batch bar on a terminal)."""
+    """One summary line per epoch on stderr, with the time the rest of this fit should take
+    at the median epoch so far (Keras draws the per-batch bar on a terminal)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.seconds: list[float] = []
 
     def epoch(self, row: dict, epochs: int, seconds: float) -> None:
+        self.seconds.append(seconds)
+        left = (epochs - row["epoch"]) * float(np.median(self.seconds))
         print(
             f"{self.name} epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f} "
             f"acc {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
-            f"val_acc {row['val_accuracy']:.4f} lr {row['lr']:.2e} {seconds:.1f}s",
+            f"val_acc {row['val_accuracy']:.4f} lr {row['lr']:.2e} {seconds:.1f}s"
+            + (f", {_duration(left)} left" if left else ""),
             file=sys.stderr,
             flush=True,
         )
