@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# The answer for a face whose most likely class is below the caller's --min-confidence.
+UNCERTAIN = "uncertain"
+
 # Kaggle fer2013.csv codes, in code order.
 FER2013_LABELS: tuple[str, ...] = (
     "angry",

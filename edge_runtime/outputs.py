@@ -81,7 +81,7 @@ def _faces_text(faces: list[Face]) -> str:
     parts = []
     for f in faces:
         who = f"#{f.id} " if f.id is not None else ""
-        parts.append(f"{who}{f.label} {f.score:.2f}{_seen(f)}")
+        parts.append(f"{who}{f.answer}{_seen(f)}")
     return f"{len(faces)} face{'s' if len(faces) != 1 else ''}: " + ", ".join(parts)
 
 
@@ -94,7 +94,7 @@ def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     for f in faces:
         x, y, bw, bh = f.box
         cv2.rectangle(out, (x, y), (x + bw, y + bh), (60, 220, 60), thick)
-        text = (f"#{f.id} " if f.id is not None else "") + f"{f.label} {f.score:.2f}"
+        text = (f"#{f.id} " if f.id is not None else "") + f.answer
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         ty = y - 4 if y - th - base - 4 >= 0 else min(h - 1, y + bh + th + 4)
         tx = max(0, min(x, w - tw - 4))  # keep the label inside the image
@@ -139,7 +139,7 @@ class TextWriter(Writer):
         if result.error is not None:
             self._line(f"{result.source}: error: {result.error}")
             return
-        boxes = "; ".join(f"{f.label} {f.score:.2f} at {list(f.box)}{_seen(f)}"
+        boxes = "; ".join(f"{f.answer} at {list(f.box)}{_seen(f)}"
                           for f in result.faces)
         n = len(result.faces)
         self._line(f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}"

@@ -33,6 +33,7 @@ from edge_runtime.detect import (
 )
 from edge_runtime.image_io import ImageError, decode_image
 from edge_runtime.image_sources import read_file
+from edge_runtime.labels import UNCERTAIN
 from edge_runtime.preprocess import crop_face
 from edge_runtime.results import Face, FrameResult, StreamStats
 from edge_runtime.stream_sources import (
@@ -61,6 +62,7 @@ class RecognizerOptions:
     min_face: float = 0.04  # smallest face, as a fraction of the image's longer side
     min_face_size: int = 0  # smallest face side in the image's pixels (0: no bound)
     min_face_score: float = 0.0  # lowest detector confidence kept (YuNet's floor is 0.7)
+    min_confidence: float = 0.0  # a face whose top probability is lower is labelled "uncertain"
 
 
 def _as_image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
@@ -125,7 +127,7 @@ class EmotionRecognizer:
             k = int(np.argmax(p))
             faces.append(Face(
                 box=tuple(int(round(v)) for v in b),
-                label=labels[k],
+                label=labels[k] if float(p[k]) >= self.options.min_confidence else UNCERTAIN,
                 score=float(p[k]),
                 probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
                 id=None if ids is None else ids[i],

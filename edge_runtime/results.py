@@ -23,6 +23,15 @@ class Face:
     id: int | None = None
     face_score: float | None = None  # the detector's confidence (Haar has none: 1.0)
 
+    @property
+    def answer(self) -> str:
+        """The label and its probability, as printed and drawn: "happy 0.95", or for a face
+        below --min-confidence "uncertain (sad 0.61)", naming the class it leaned to."""
+        if self.label in self.probs:
+            return f"{self.label} {self.score:.2f}"
+        top = max(self.probs, key=self.probs.__getitem__)
+        return f"{self.label} ({top} {self.score:.2f})"
+
     def to_json(self, with_id: bool = False) -> dict:
         d: dict = {"id": self.id} if with_id else {}
         d.update(

@@ -23,6 +23,7 @@ from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.portable import portable
+from edge_runtime.terminal import progress
 from edge_runtime.timing import interleaved
 from export.card import render_markdown
 from export.macs import count_macs
@@ -295,7 +296,7 @@ def run_export(opts: ExportOptions) -> dict:
         base_info = ModelInfo(
             labels=tuple(classes), task=task_name(tuple(classes)), face_margin=opts.face_margin
         )
-        _say(f"converting {', '.join(map(str, opts.keras_paths))} to ONNX")
+        progress(f"converting {', '.join(map(str, opts.keras_paths))} to ONNX")
         proto = keras_to_onnx(
             model, OPSET, flip_tta=opts.flip_tta, columns=columns, smooth_sigma=opts.smooth_sigma
         )
@@ -313,7 +314,8 @@ def run_export(opts: ExportOptions) -> dict:
             probs = model_fn(x)
             return probs if columns is None else task_probs(probs, labels, classes)
 
-        _say(f"checking the fp32 ONNX against Keras on {eval_name} ({len(evaluation)} images)")
+        progress(f"checking the fp32 ONNX against Keras on {eval_name} "
+                 f"({len(evaluation)} images)")
         keras_eval = keras_fn(evaluation.images)
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
@@ -336,8 +338,8 @@ def run_export(opts: ExportOptions) -> dict:
                 f"{parity['keras_fp32_top1_identical']}"
             )
 
-        _say(f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
-             f"{len(calib)} images and scored on {eval_name}")
+        progress(f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
+                 f"{len(calib)} images and scored on {eval_name}")
         pre_tmp = tmp / "pre.onnx"
         preprocess(fp32_tmp, pre_tmp)
         one = evaluation.images[:1][:, None].astype(np.float32)
@@ -370,8 +372,8 @@ def run_export(opts: ExportOptions) -> dict:
                 }
             )
             sessions[cand.name] = clf
-        _say(f"timing fp32 and the int8 candidates, batch 1, one thread "
-             f"({opts.latency_runs} runs each)")
+        progress(f"timing fp32 and the int8 candidates, batch 1, one thread "
+                 f"({opts.latency_runs} runs each)")
         timings = interleaved(
             {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
             runs=opts.latency_runs,

@@ -105,3 +105,32 @@ def test_nothing_to_score_is_one_line(tiny_onnx_model, tmp_path):
     res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
                                    str(only), "--classes", "happy,contempt"])
     assert res.exit_code == 2 and "--classes" in res.output
+
+
+def test_min_confidence_reports_what_answering_only_sure_faces_does(tiny_onnx_model, ckplus):
+    clf = EmotionClassifier(tiny_onnx_model)
+    task, sure, seed = ("happy", "sad"), {"task": [], "right": [], "other": []}, 0
+    for folder, n in CKPLUS.items():
+        for _ in range(n):
+            seed += 1
+            p = task_probs(clf.predict_proba(_face(seed)), clf.labels, task)[0]
+            if CANONICAL.get(folder) in task:
+                sure["task"].append(p.max())
+                sure["right"].append(task[int(p.argmax())] == CANONICAL[folder])
+            else:
+                sure["other"].append(p.max())
+    t = float(np.median(sure["task"]))
+    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus), "--classes",
+                    "happy,sad", "--min-confidence", str(t))
+    c = rep["confidence"]
+    answered = np.array(sure["task"]) >= t
+    assert c["min_confidence"] == t and c["answered"] == pytest.approx(answered.mean())
+    assert c["answered_accuracy"] == pytest.approx(np.array(sure["right"])[answered].mean())
+    assert c["other_faces"] == len(sure["other"]) == 6 + 5 + 4 + 3
+    assert c["other_answered"] == pytest.approx(np.mean(np.array(sure["other"]) >= t))
+    assert "confidence" not in _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
+    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
+                                   str(ckplus), "--classes", "happy,sad", "--min-confidence",
+                                   str(t)])
+    assert f"--min-confidence {t}: answers {100 * answered.mean():.1f}% of these faces" in \
+        res.output and "of the 18 faces of other classes" in res.output

@@ -43,8 +43,9 @@ def test_graph_names_dynamic_batch_and_metadata(exported):
         np.testing.assert_allclose(clf.predict_proba(faces[:1]), p5[:1], atol=1e-6)
 
 
-def test_export_says_each_step_on_stderr_and_keeps_stdout_for_results(trained_run,
-                                                                      synthetic_zip, tmp_path):
+def test_export_says_each_step_on_a_terminal_and_keeps_stdout_for_results(
+        trained_run, synthetic_zip, tmp_path, monkeypatch):
+    monkeypatch.setattr("edge_runtime.terminal.is_terminal", lambda: True)
     res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
                   "--out", str(tmp_path), "--force")
     assert res.exit_code == 0, res.output

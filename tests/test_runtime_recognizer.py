@@ -77,6 +77,19 @@ def test_predict_on_a_face_crop_with_no_detector(tiny_onnx_model):
     np.testing.assert_allclose(list(f.probs.values()), expected, rtol=1e-6)
 
 
+def test_a_face_below_min_confidence_is_uncertain_in_every_output(tiny_onnx_model):
+    img = _image(shape=(48, 48))
+    sure = EmotionRecognizer(tiny_onnx_model, detector="none").predict(img)[0]
+    for t, label in ((sure.score, sure.label), (np.nextafter(sure.score, 1.0), "uncertain")):
+        rec = EmotionRecognizer(tiny_onnx_model, detector="none",
+                                options=RecognizerOptions(min_confidence=float(t)))
+        f = rec.predict(img)[0]
+        assert f.label == label and f.score == sure.score and f.probs == sure.probs
+        assert f.to_json()["label"] == label
+    assert f.answer == f"uncertain ({sure.label} {sure.score:.2f})"
+    assert sure.answer == f"{sure.label} {sure.score:.2f}"
+
+
 def test_all_faces_of_an_image_in_one_batch_left_to_right(classifier):
     boxes = [[200, 10, 60, 60], [10, 100, 50, 50], [100, 50, 40, 40]]
     rec = EmotionRecognizer(classifier, detector=BoxesDetector(boxes))

@@ -25,6 +25,7 @@ import numpy as np
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import FER2013_LABELS, canonical_label
 from edge_runtime.preprocess import FACE_SIZE, to_face_input
+from edge_runtime.terminal import progress
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
 SPLIT_PREFIXES = ("Training", "PublicTest", "PrivateTest")
@@ -330,8 +331,8 @@ def load(
         except (OSError, KeyError, ValueError):
             report(f"edge-fer: warning: cache {cached} unreadable, decoding again")
 
-    report(
-        f"edge-fer: decoding {path}"
+    progress(
+        f"decoding {path}"
         + (f" (once: later reads use the cache in {cache_dir()})" if use_cache else "")
     )
     problem = _Problems(report)
@@ -368,7 +369,7 @@ def load(
         skipped=dict(problem.counts),
     )
     if use_cache and _write_cache(cached, ds):
-        report(f"edge-fer: cached as {cached} ({cached.stat().st_size / 2**20:.0f} MiB)")
+        progress(f"cached as {cached} ({cached.stat().st_size / 2**20:.0f} MiB)")
     return ds
 
 

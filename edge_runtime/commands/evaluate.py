@@ -70,6 +70,11 @@ def evaluate(
         "likely of those (default: all the model's labels).",
     ),
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped face."),
+    min_confidence: float = typer.Option(
+        0.0, "--min-confidence", min=0.0, max=1.0,
+        help="Also report what `predict/run --min-confidence` would do: the share of faces "
+        "answered (not 'uncertain') and their accuracy, and the share of faces of the data's "
+        "other classes that still get an answer."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -106,9 +111,10 @@ def evaluate(
             f"{data}: none of its classes ({', '.join(counts)}) is one the model scores "
             f"({', '.join(task)})"
         )
-    probs = (with_flip(fn) if tta else fn)(scored.images)
+    answer = with_flip(fn) if tta else fn
     if tuple(task) != tuple(labels):
-        probs = task_probs(probs, labels, task)
+        answer = (lambda f: lambda x: task_probs(f(x), labels, task))(answer)
+    probs = answer(scored.images)
     rep = scores(scored.labels, probs.argmax(1), task)
     rep.update(
         model=str(model),
@@ -120,10 +126,37 @@ def evaluate(
         skipped_classes={c: n for c, n in counts.items() if c not in task},
         skipped_files=dict(ds.skipped),
     )
+    if min_confidence:
+        others = part._take(~np.isin(np.array(part.classes)[part.labels], task))
+        rep["confidence"] = confidence_report(
+            probs, scored.labels, answer(others.images) if len(others) else None, min_confidence
+        )
     if as_json:
         typer.echo(json.dumps(rep))
         return
     print_report(rep, labels)
+
+
+def confidence_report(
+    probs: np.ndarray, y_true: np.ndarray, other_probs: np.ndarray | None, min_confidence: float
+) -> dict:
+    """What answering only faces whose top probability reaches `min_confidence` does: the
+    share of the task's faces answered and their accuracy, and the share of faces of other
+    classes (which have no right answer) that still get one."""
+    answered = probs.max(1).astype(np.float64) >= min_confidence  # as the runtime compares
+    right = probs.argmax(1) == y_true
+    out = {
+        "min_confidence": min_confidence,
+        "answered": float(answered.mean()),
+        "answered_accuracy": float(right[answered].mean()) if answered.any() else None,
+        "other_faces": 0 if other_probs is None else int(len(other_probs)),
+        "other_answered": None,
+    }
+    if other_probs is not None:
+        out["other_answered"] = float(
+            (other_probs.max(1).astype(np.float64) >= min_confidence).mean()
+        )
+    return out
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
@@ -171,3 +204,13 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
     typer.echo("confusion (rows true, columns predicted): " + ", ".join(task))
     for lab, row in zip(task, rep["confusion"], strict=True):
         typer.echo(f"  {lab:<{width}} " + " ".join(f"{v:5d}" for v in row))
+    c = rep.get("confidence")
+    if c:
+        acc = c["answered_accuracy"]
+        typer.echo(
+            f"--min-confidence {c['min_confidence']}: answers {100 * c['answered']:.1f}% of "
+            f"these faces ({'-' if acc is None else f'{100 * acc:.2f}%'} right), 'uncertain' "
+            "for the rest"
+            + (f"; still answers {100 * c['other_answered']:.1f}% of the {c['other_faces']} "
+               "faces of other classes" if c["other_faces"] else "")
+        )

@@ -11,6 +11,7 @@ from edge_runtime.commands.common import UserError, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
+    MIN_CONFIDENCE_HELP,
     MIN_FACE_SCORE_HELP,
     MIN_FACE_SIZE_HELP,
     MODEL_HELP,
@@ -42,6 +43,8 @@ def predict(
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     min_face_score: float = typer.Option(
         0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP),
+    min_confidence: float = typer.Option(
+        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP),
     min_face_size: int = typer.Option(0, "--min-face-size", min=0, help=MIN_FACE_SIZE_HELP),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per input."),
     save: Path | None = typer.Option(
@@ -64,7 +67,8 @@ def predict(
     if not inputs:
         raise UserError("give at least one image, directory, glob or URL (or --demo)")
     options = RecognizerOptions(still_detect_size=detect_size, smoothing=None,
-                                min_face_score=min_face_score, min_face_size=min_face_size)
+                                min_face_score=min_face_score, min_face_size=min_face_size,
+                                min_confidence=min_confidence)
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     items = expand_inputs(inputs)
     writers: list[Writer] = []

@@ -25,6 +25,11 @@ MIN_FACE_SCORE_HELP = (
     "Drop faces the detector is less sure of (0..1; YuNet keeps 0.7 and up, Haar gives no "
     "score: 1.0)."
 )
+MIN_CONFIDENCE_HELP = (
+    "Answer 'uncertain' for a face whose most likely class has a lower probability (0..1; "
+    "0: always answer). A two-class model such as happy_sad has no 'neither': this is its way "
+    "out for neutral faces (README: the share of faces each threshold answers)."
+)
 MIN_FACE_SIZE_HELP = "Drop faces smaller than this many pixels on their longer side."
 THREADS_HELP = (
     "Threads for onnxruntime and OpenCV. 1 keeps a core free per process; on a 4-core "

@@ -13,6 +13,7 @@ from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
+    MIN_CONFIDENCE_HELP,
     MIN_FACE_SCORE_HELP,
     MIN_FACE_SIZE_HELP,
     MODEL_HELP,
@@ -116,6 +117,8 @@ def run(
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     min_face_score: float = typer.Option(
         0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP),
+    min_confidence: float = typer.Option(
+        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP),
     min_face_size: int = typer.Option(0, "--min-face-size", min=0, help=MIN_FACE_SIZE_HELP),
     detect_every: int = typer.Option(
         10, "--detect-every", help="Full-frame detection at least every N frames (1 = always)."
@@ -163,7 +166,8 @@ def run(
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
                                 smoothing=parse_smoothing(smoothing),
-                                min_face_score=min_face_score, min_face_size=min_face_size)
+                                min_face_score=min_face_score, min_face_size=min_face_size,
+                                min_confidence=min_confidence)
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
