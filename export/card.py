@@ -53,6 +53,29 @@ def _kfold_lines(cv: dict) -> list[str]:
     ]
 
 
+def _confidence_table(block: dict | None) -> list[str]:
+    if not block:
+        return []
+    others = block["rows"][0]["other_faces"]
+    lines = [
+        f"Answering only sure faces (`--min-confidence P`; {block['rule']}), {block['format']} "
+        f"on {block['split']}:",
+        "",
+        "| P | faces answered | right among answered |"
+        + (f" faces of other classes still answered (of {others}) |" if others else ""),
+        "|---|---|---|" + ("---|" if others else ""),
+    ]
+    for r in block["rows"]:
+        acc = r["answered_accuracy"]
+        lines.append(
+            f"| {r['min_confidence']:g} | {100 * r['answered']:.1f}% | "
+            + ("-" if acc is None else f"{100 * acc:.1f}%")
+            + " |"
+            + (f" {100 * r['other_answered']:.1f}% |" if others else "")
+        )
+    return [*lines, ""]
+
+
 def render_markdown(card: dict) -> str:
     """A readable rendering of an export card."""
     q, p, t = card["quantization"], card["parity"], card.get("training") or {}
@@ -83,6 +106,7 @@ def render_markdown(card: dict) -> str:
         "",
         *_acc_table(card.get("evaluation")),
         *_acc_table(card.get("final_report")),
+        *_confidence_table(card.get("min_confidence")),
     ]
     members = card.get("members") or []
     kfolds = 0

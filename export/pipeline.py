@@ -20,7 +20,7 @@ from edge_runtime.classifier import EmotionClassifier, with_flip
 from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name, task_probs
-from edge_runtime.metrics import report
+from edge_runtime.metrics import confidence_report, report
 from edge_runtime.model_info import ModelInfo
 from edge_runtime.portable import portable
 from edge_runtime.terminal import progress
@@ -190,6 +190,24 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
         raise ExportError(f"--kfold {kfold}: cannot be scored: a fold model is missing or it "
                           "was trained on other data than --calibration")
     return {"run": str(kfold), "command": run.get("command"), **match, "cv": cv}
+
+
+CONFIDENCE_THRESHOLDS = (0.8, 0.9, 0.95)
+
+
+def _confidence(full, split: str, classes, probs, labels, answer) -> dict:
+    """What `--min-confidence` does for this model on `split`: for each of a few thresholds,
+    the share of the task's faces answered and their accuracy, and the share of the faces of
+    the data's other classes that still get an answer."""
+    part = full.split(split)
+    others = part._take(~np.isin(np.array(part.classes)[part.labels], classes))
+    other_probs = answer(others.images) if len(others) else None
+    return {
+        "rule": "a face whose top probability is below --min-confidence is answered "
+        "'uncertain' (off by default)",
+        "split": split,
+        "rows": [confidence_report(probs, labels, other_probs, t) for t in CONFIDENCE_THRESHOLDS],
+    }
 
 
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
@@ -431,6 +449,9 @@ def run_export(opts: ExportOptions) -> dict:
                     classes,
                 ),
             }
+        shipped = chosen if write_int8 else {"path": fp32_tmp, "probs": fp32_eval}
+        sure = _confidence(full, eval_name, classes, shipped["probs"], evaluation.labels,
+                           EmotionClassifier(shipped["path"]).predict_proba)
         parity.update(
             int8_fp32_top1_agreement=chosen["agreement"],
             int8_accuracy_drop_points=chosen["drop_points"],
@@ -471,6 +492,7 @@ def run_export(opts: ExportOptions) -> dict:
             "recipe_kfold": recipe_kfold,
             "evaluation": evaluation_fig,
             "final_report": final_fig,
+            "min_confidence": {"format": "int8" if write_int8 else "fp32", **sure},
             "parity": parity,
             "quantization": {
                 "chosen": chosen["candidate"],

@@ -55,6 +55,29 @@ def test_export_says_each_step_on_a_terminal_and_keeps_stdout_for_results(
     assert "edge-fer:" not in res.stdout
 
 
+def test_card_records_what_min_confidence_does(exported, synthetic_zip):
+    from edge_runtime.labels import task_probs
+    from train.data import load
+
+    card = json.loads((exported / "happy_sad.card.json").read_text())
+    block = card["min_confidence"]
+    clf = EmotionClassifier(exported / f"happy_sad.{block['format']}.onnx")
+    pub = load(synthetic_zip).split("PublicTest")
+    names = np.array(pub.classes)[pub.labels]
+    task = np.isin(names, ["happy", "sad"])
+    probs = task_probs(clf.predict_proba(pub.images), clf.labels, ("happy", "sad"))
+    top = probs.max(1).astype(np.float64)
+    assert task.all()  # the synthetic set holds only happy and sad: no other faces to answer
+    for row in block["rows"]:
+        t = row["min_confidence"]
+        assert row["answered"] == pytest.approx(np.mean(top >= t))
+        assert row["other_faces"] == 0 and row["other_answered"] is None
+    assert [r["min_confidence"] for r in block["rows"]] == [0.8, 0.9, 0.95]
+    md = (exported / "happy_sad.md").read_text()
+    assert "Answering only sure faces (`--min-confidence P`" in md
+    assert "| 0.9 | " in md and "other classes" not in md
+
+
 def test_card_records_parity_sizes_and_the_measured_choice(exported):
     card = json.loads((exported / "happy_sad.card.json").read_text())
     p = card["parity"]

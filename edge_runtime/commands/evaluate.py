@@ -128,6 +128,8 @@ def evaluate(
     )
     if min_confidence:
         others = part._take(~np.isin(np.array(part.classes)[part.labels], task))
+        from edge_runtime.metrics import confidence_report
+
         rep["confidence"] = confidence_report(
             probs, scored.labels, answer(others.images) if len(others) else None, min_confidence
         )
@@ -135,28 +137,6 @@ def evaluate(
         typer.echo(json.dumps(rep))
         return
     print_report(rep, labels)
-
-
-def confidence_report(
-    probs: np.ndarray, y_true: np.ndarray, other_probs: np.ndarray | None, min_confidence: float
-) -> dict:
-    """What answering only faces whose top probability reaches `min_confidence` does: the
-    share of the task's faces answered and their accuracy, and the share of faces of other
-    classes (which have no right answer) that still get one."""
-    answered = probs.max(1).astype(np.float64) >= min_confidence  # as the runtime compares
-    right = probs.argmax(1) == y_true
-    out = {
-        "min_confidence": min_confidence,
-        "answered": float(answered.mean()),
-        "answered_accuracy": float(right[answered].mean()) if answered.any() else None,
-        "other_faces": 0 if other_probs is None else int(len(other_probs)),
-        "other_answered": None,
-    }
-    if other_probs is not None:
-        out["other_answered"] = float(
-            (other_probs.max(1).astype(np.float64) >= min_confidence).mean()
-        )
-    return out
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
