@@ -23,6 +23,7 @@ import numpy as np
 from edge_runtime.detect import to_bgr_uint8
 from edge_runtime.errors import EdgeFerError, one_line
 from edge_runtime.results import Face, FrameResult, ImageResult
+from edge_runtime.rotation import Rotation, Segments
 
 SAVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -189,30 +190,45 @@ class CsvTimelineWriter(Writer):
 
     An existing timeline with the same columns is appended to (a restarted service keeps its
     history); one with other columns is kept, and the timeline goes to the next free name.
-    `note` says which, for the user."""
+    With `rotation`, the timeline is written as segments instead (edge_runtime.rotation),
+    each with its header. `note` says what happened, for the user."""
 
-    def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False) -> None:
+    def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False,
+                 rotation: Rotation | None = None) -> None:
         path = Path(path)
-        header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "face_score", "label",
-                  "score", *labels]
+        self.header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "face_score",
+                       "label", "score", *labels]
+        self.labels = labels
         self.note: str | None = None
+        self.segments = Segments(path, rotation) if rotation and rotation.active else None
+        if self.segments is not None:
+            self._open(ensure_writable(self.segments.start(), overwrite), append=False)
+            return
         append = False
         if path.is_file() and not overwrite:
-            if _first_row(path) == header:
+            if _first_row(path) == self.header:
                 append, self.note = True, f"{path} exists: appending to it"
             else:
                 free = next_free(path)
                 path, self.note = free, f"{path} has other columns: writing {free}"
-        self.path = ensure_writable(path, overwrite or append)
-        self.labels = labels
-        self._file = self.path.open("a" if append else "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        if not append:
-            with _writing(self.path):
-                self._csv.writerow(header)
+        self._open(ensure_writable(path, overwrite or append), append)
+
+    def _open(self, path: Path, append: bool) -> None:
+        self.path, self._frames = path, 0
+        with _writing(path):
+            self._file = path.open("a" if append else "w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._file)
+            if not append:
+                self._csv.writerow(self.header)
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         head = [result.frame, f"{result.timestamp:.3f}", len(result.faces)]
+        if self._frames and self.segments is not None and self.segments.due(self._file.tell()):
+            with _writing(self.path):
+                self._file.close()
+            self._open(self.segments.start(), append=False)
+            self.segments.prune()
+        self._frames += 1
         with _writing(self.path):
             if not result.faces:
                 self._csv.writerow(head + [""] * (8 + len(self.labels)))
@@ -231,14 +247,19 @@ class CsvTimelineWriter(Writer):
 
 
 class VideoSaver(Writer):
-    """An annotated copy of the stream as a video (.mp4 with mp4v, .avi/.mkv with MJPG)."""
+    """An annotated copy of the stream as a video (.mp4 with mp4v, .avi/.mkv with MJPG);
+    with `rotation`, as segments (edge_runtime.rotation)."""
 
-    def __init__(self, path: Path, fps: float | None, overwrite: bool = False) -> None:
+    def __init__(self, path: Path, fps: float | None, overwrite: bool = False,
+                 rotation: Rotation | None = None) -> None:
         path = Path(path)
         if path.suffix.lower() not in VIDEO_CODECS:
             raise OutputError(f"{path}: save a stream as .mp4, .avi or .mkv")
         self.note: str | None = None
-        if path.exists() and not overwrite:  # a restarted run keeps the earlier video
+        self.segments = Segments(path, rotation) if rotation and rotation.active else None
+        if self.segments is not None:
+            path = self.segments.start()
+        elif path.exists() and not overwrite:  # a restarted run keeps the earlier video
             free = next_free(path)
             path, self.note = free, f"{path} exists: writing {free}"
         self.path = ensure_writable(path, overwrite)
@@ -248,6 +269,13 @@ class VideoSaver(Writer):
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         out = annotate(image, result.faces)
+        if self._writer is not None and self.segments is not None:
+            with _writing(self.path):
+                size = self.path.stat().st_size if self.path.exists() else 0
+            if self.segments.due(size):
+                self.close()
+                self.path = self.segments.start()
+                self.segments.prune()
         if self._writer is None:
             h, w = out.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])

@@ -1,6 +1,8 @@
 """Soak: the whole pipeline over a looped video for 10,000 frames with the live view serving
-one client throughout and a second that hangs up half-way. Resident memory after warm-up
-must grow by less than 5 MB, and no thread or file descriptor may leak.
+one client throughout and a second that hangs up half-way, while an annotated video, a CSV
+timeline (both rotated by size, 3 segments kept) and JSON Lines are written. Resident memory
+after warm-up must grow by less than 5 MB, no thread or file descriptor may leak, and every
+kept segment must be readable.
 
 Bounded: `EDGE_FER_SOAK_FRAMES` (default 10,000) frames of ../shared/samples/test.mp4 at
 half size (the stream's cost is detection; half size keeps the run to about a minute).
@@ -23,6 +25,8 @@ import pytest
 from live_helpers import close_stream, open_stream, read_event, read_mjpeg_frame
 
 from edge_runtime import EmotionRecognizer
+from edge_runtime.outputs import CsvTimelineWriter, JsonLinesWriter, VideoSaver
+from edge_runtime.rotation import Rotation, Segments
 from edge_runtime.serve import LiveServer
 from edge_runtime.stream_sources import FrameSource, LoopSource, video_source
 
@@ -114,13 +118,23 @@ class Client:
             assert not t.is_alive()
 
 
-def run_soak(model: str, video: str) -> dict:
-    """The soak itself, in the process that calls it; returns the figures as a dict."""
+def run_soak(model: str, video: str, out: str) -> dict:
+    """The soak itself, in the process that calls it, writing its outputs into `out`;
+    returns the figures as a dict."""
     rec = EmotionRecognizer(model, detector="haar")
     gc.collect()
     threads_before, fds_before = set(threading.enumerate()), fds()
     source = LoopSource(video_source(video))
     stream = rec.stream(HalfSize(source), max_frames=FRAMES)
+    folder = Path(out)
+    rotations = {"csv": Rotation(max_bytes=MB // 8, keep=3), "mkv": Rotation(max_bytes=4 * MB,
+                                                                              keep=3)}
+    json_file = (folder / "soak.jsonl").open("w")
+    writers = [CsvTimelineWriter(folder / "soak.csv", rec.labels, rotation=rotations["csv"]),
+               VideoSaver(folder / "soak.mkv", 25.0, rotation=rotations["mkv"]),
+               JsonLinesWriter(json_file)]
+    for w in writers:
+        stream.observers.append(w.frame)
     server = LiveServer("127.0.0.1", 0, rec.labels, write_timeout=5.0).start()
     server.hub.attach(stream)
     stream.observers.append(server.hub)
@@ -155,6 +169,9 @@ def run_soak(model: str, video: str) -> dict:
     for _ in stream:
         pass
     seconds = time.monotonic() - t0
+    for w in writers:
+        w.close()
+    json_file.close()
     server.hub.end()
     server.close()
     stays.join()
@@ -175,8 +192,13 @@ def run_soak(model: str, video: str) -> dict:
         f"(before {fds_before}); streamed to the client that stayed: {stays.jpegs} "
         f"JPEGs, {stays.events} events; RSS MB by frame: {series}"
     )
+    kept = {kind: [(p.name, p.stat().st_size) for p in Segments(folder / f"soak.{kind}",
+                                                                   rotation).existing()]
+            for kind, rotation in rotations.items()}
+    message += f"; kept segments: {kept}"
     return {
         "message": message, "frames": stream.stats.frames, "loops": source.loops,
+        "kept": kept,
         "errors": [repr(e) for e in stays.errors + leaves.errors],
         "clients": [list(warm["clients"]), list(end["clients"])],
         "stays": [stays.jpegs, stays.events], "leaves": [leaves.jpegs, leaves.events],
@@ -187,15 +209,17 @@ def run_soak(model: str, video: str) -> dict:
     }
 
 
-def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys):
+def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys,
+                                            tmp_path):
     """Run in a fresh process, as on a device: the test process holds TensorFlow and every
     other test's allocations, which would make its resident memory no measure of ours."""
     code = ("import json, sys; from test_soak import run_soak; "
-            "print(json.dumps(run_soak(sys.argv[1], sys.argv[2])))")
+            "print(json.dumps(run_soak(sys.argv[1], sys.argv[2], sys.argv[3])))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tiny_onnx_model), str(shared_samples / "test.mp4")],
+        [sys.executable, "-c", code, str(tiny_onnx_model), str(shared_samples / "test.mp4"),
+         str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=1200,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -211,3 +235,17 @@ def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, ca
     assert r["tasks"][1] <= r["tasks"][0] - 2 and r["fds"][1] <= r["fds"][0] - 2
     assert r["threads_back"]
     assert r["fds_back"][0] == r["fds_back"][1]
+    # rotation kept the newest 3 segments of each output, each one whole and readable
+    assert [len(r["kept"]["csv"]), len(r["kept"]["mkv"])] == [3, 3]
+    rows = []
+    for name, _ in r["kept"]["csv"]:
+        lines = (tmp_path / name).read_text().splitlines()
+        assert lines[0].startswith("frame,timestamp,faces")
+        rows += [int(line.split(",")[0]) for line in lines[1:]]
+    # in order, and no frame lost between the kept segments, up to the last one
+    assert rows == sorted(rows) and sorted(set(rows)) == list(range(rows[0], FRAMES))
+    for name, _ in r["kept"]["mkv"]:
+        cap = cv2.VideoCapture(str(tmp_path / name))
+        assert cap.read()[0], f"{name} does not play"
+        cap.release()
+    assert len((tmp_path / "soak.jsonl").read_text().splitlines()) == FRAMES

@@ -32,6 +32,7 @@ from edge_runtime.outputs import (
     Writer,
 )
 from edge_runtime.recognizer import FrameStream, RecognizerOptions
+from edge_runtime.rotation import Rotation, parse_duration, parse_size
 from edge_runtime.serve import AddressError, LiveServer, is_loopback, parse_address
 from edge_runtime.stream_sources import (
     DemoSource,
@@ -135,6 +136,17 @@ def run(
     csv_path: Path | None = typer.Option(None, "--csv", help="Write a per-frame CSV timeline."),
     save: Path | None = typer.Option(None, "--save", help="Write an annotated .mp4/.avi video."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    rotate: str | None = typer.Option(
+        None, "--rotate", metavar="DURATION",
+        help="Write --csv and --save as segments NAME-YYYYMMDD-HHMMSS.ext, a new one every "
+             "DURATION (e.g. 15m, 1h, 1d)."),
+    rotate_size: str | None = typer.Option(
+        None, "--rotate-size", metavar="SIZE",
+        help="... or once a segment reaches SIZE (e.g. 100M, 1G)."),
+    keep: int | None = typer.Option(
+        None, "--keep", min=1,
+        help="With --rotate/--rotate-size: keep this many segments of each output, deleting "
+             "the oldest (default: all)."),
     serve: str | None = typer.Option(
         None, "--serve", metavar="[HOST:]PORT",
         help="Live view in a browser, /healthz and /metrics on HOST:PORT (host default "
@@ -162,6 +174,7 @@ def run(
         address = parse_address(serve) if serve is not None else None
     except AddressError as e:
         raise UserError(str(e)) from None
+    rotation = _rotation(rotate, rotate_size, keep)
     quiet_opencv()
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
     options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
@@ -176,9 +189,9 @@ def run(
     writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter(frames=not quiet)]
     try:
         if csv_path is not None:
-            writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite))
+            writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite, rotation))
         if save is not None:
-            writers.append(VideoSaver(save, None, overwrite))
+            writers.append(VideoSaver(save, None, overwrite, rotation))
     except OutputError as e:
         for w in writers:
             w.close()
@@ -208,6 +221,22 @@ def run(
         raise typer.Exit(1)
     if stop.is_set():
         info("edge-fer: stopped by signal")
+
+
+def _rotation(every: str | None, size: str | None, keep: int | None) -> Rotation | None:
+    try:
+        every_s = parse_duration(every) if every is not None else None
+    except ValueError as e:
+        raise UserError(f"--rotate: {e}") from None
+    try:
+        max_bytes = parse_size(size) if size is not None else None
+    except ValueError as e:
+        raise UserError(f"--rotate-size: {e}") from None
+    if keep is not None and every_s is None and max_bytes is None:
+        raise UserError("--keep counts rotated segments: give --rotate or --rotate-size too")
+    if every_s is None and max_bytes is None:
+        return None
+    return Rotation(every_s, max_bytes, keep)
 
 
 def _start_server(server: LiveServer, stream: FrameStream) -> None:

@@ -1,0 +1,130 @@
+"""Rotated outputs: segments by age or size, each complete and readable, the oldest deleted
+beyond --keep, and nothing an earlier run wrote touched."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge_runtime.cli import app
+from edge_runtime.outputs import CsvTimelineWriter, VideoSaver
+from edge_runtime.results import Face, FrameResult
+from edge_runtime.rotation import Rotation, Segments, parse_duration, parse_size
+
+LABELS = ("happy", "sad")
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _frame(i: int) -> FrameResult:
+    face = Face(box=(4, 4, 20, 20), label="happy", score=0.9, probs={"happy": 0.9, "sad": 0.1},
+                id=1, face_score=0.95)
+    return FrameResult(source="test", frame=i, timestamp=i / 25, faces=[face] if i % 3 else [])
+
+
+def _rows(path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_durations_and_sizes_parse_or_say_what_is_expected():
+    assert [parse_duration(t) for t in ("90", "90s", "15m", "1h", "1.5d")] == [
+        90, 90, 900, 3600, 129600]
+    assert [parse_size(t) for t in ("500", "500K", "100M", "2G", "1.5MiB")] == [
+        500, 512000, 100 * 2**20, 2 * 2**30, int(1.5 * 2**20)]
+    for bad in ("", "0", "-5m", "5x", "1h30"):
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(bad)
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+
+
+def test_segments_are_named_by_start_time_in_order_and_pruned_oldest_first(tmp_path):
+    clock = Clock()
+    seg = Segments(tmp_path / "t.csv", Rotation(every_s=60, keep=2), clock)
+    (tmp_path / "t.csv").write_text("a user's own file\n")
+    (tmp_path / "t-notes.csv").write_text("not a segment\n")
+    names = []
+    for step in (0, 0, 30, 45):  # two segments within one second get -2
+        clock.t += step
+        path = seg.start()
+        path.write_text(str(step))
+        names.append(path.name)
+    assert len(set(names)) == 4 and names[1] == names[0].replace(".csv", "-2.csv")
+    clock.t += 59
+    assert not seg.due(10**9 - 1) and Rotation(max_bytes=10).active
+    clock.t += 1
+    assert seg.due(0)
+    deleted = seg.prune()  # keep 2: the current segment and the one before it
+    assert [p.name for p in deleted] == names[:2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["t.csv", "t-notes.csv",
+                                                                 *names[2:]])
+
+
+def test_a_rotated_timeline_loses_no_row_and_each_segment_has_its_header(tmp_path):
+    writer = CsvTimelineWriter(tmp_path / "t.csv", LABELS, rotation=Rotation(max_bytes=600))
+    for i in range(60):
+        writer.frame(_frame(i), np.zeros((8, 8, 3), np.uint8))
+    writer.close()
+    segments = Segments(tmp_path / "t.csv", Rotation()).existing()
+    assert len(segments) > 3 and not (tmp_path / "t.csv").exists()
+    rows = []
+    for path in segments:
+        r = _rows(path)
+        assert r[0][:3] == ["frame", "timestamp", "faces"] and r[0][-2:] == list(LABELS)
+        rows += r[1:]
+    assert [int(r[0]) for r in rows] == list(range(60))
+
+    kept = CsvTimelineWriter(tmp_path / "k.csv", LABELS, rotation=Rotation(max_bytes=600, keep=2))
+    for i in range(60):
+        kept.frame(_frame(i), np.zeros((8, 8, 3), np.uint8))
+    kept.close()
+    last = Segments(tmp_path / "k.csv", Rotation()).existing()
+    assert len(last) == 2 and int(_rows(last[-1])[-1][0]) == 59
+
+
+def test_rotated_video_segments_each_play_and_hold_every_frame(tmp_path):
+    clock = Clock()
+    saver = VideoSaver(tmp_path / "v.avi", 10.0, rotation=Rotation(every_s=1.0))
+    saver.segments.clock = clock
+    saver.segments.start()  # restart the first segment on the fake clock
+    saver.path = saver.segments.current
+    image = np.full((48, 64, 3), 128, np.uint8)
+    for i in range(25):
+        saver.frame(_frame(i), image)
+        clock.t += 0.125
+    saver.close()
+    segments = Segments(tmp_path / "v.avi", Rotation()).existing()
+    assert len(segments) == 4
+    counts = []
+    for path in segments:
+        cap = cv2.VideoCapture(str(path))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        cap.release()
+        counts.append(n)
+    assert counts == [8, 8, 8, 1]
+
+
+def test_run_rotates_its_outputs_and_checks_the_options(tmp_path):
+    res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "60", "--quiet",
+                                   "--csv", str(tmp_path / "t.csv"), "--rotate-size", "2K",
+                                   "--keep", "2"])
+    assert res.exit_code == 0, res.output
+    assert len(list(tmp_path.glob("t-*.csv"))) == 2 and not (tmp_path / "t.csv").exists()
+    for args, why in ((["--keep", "2"], "--keep counts rotated segments"),
+                      (["--rotate", "5x"], "--rotate: '5x' is not a duration"),
+                      (["--rotate-size", "big"], "--rotate-size: 'big' is not a size")):
+        res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "1", *args])
+        assert res.exit_code == 2 and why in res.output, res.output
