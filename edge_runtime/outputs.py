@@ -22,11 +22,14 @@ import numpy as np
 
 from edge_runtime.detect import to_bgr_uint8
 from edge_runtime.errors import EdgeFerError, one_line
+from edge_runtime.native_logs import held_back
 from edge_runtime.results import Face, FrameResult, ImageResult
 from edge_runtime.rotation import Rotation, Segments
 
 SAVE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+# .webm (VP8) plays in browsers and, like .avi/.mkv, stays playable up to a sudden kill; an
+# .mp4 (MPEG-4 part 2) is cheapest to encode but unreadable unless the run closes it.
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
 
 
 class OutputError(EdgeFerError):
@@ -254,7 +257,7 @@ class VideoSaver(Writer):
                  rotation: Rotation | None = None) -> None:
         path = Path(path)
         if path.suffix.lower() not in VIDEO_CODECS:
-            raise OutputError(f"{path}: save a stream as .mp4, .avi or .mkv")
+            raise OutputError(f"{path}: save a stream as .mp4, .avi, .mkv or .webm")
         self.note: str | None = None
         self.segments = Segments(path, rotation) if rotation and rotation.active else None
         if self.segments is not None:
@@ -279,7 +282,8 @@ class VideoSaver(Writer):
         if self._writer is None:
             h, w = out.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            with held_back():  # FFmpeg's note that WebM files VP8 under another tag
+                self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 raise OutputError(f"{self.path}: OpenCV cannot write this video")
             self._size = (w, h)

@@ -1,9 +1,14 @@
-"""Rotated outputs: segments by age or size, each complete and readable, the oldest deleted
-beyond --keep, and nothing an earlier run wrote touched."""
+"""Outputs of a run nobody watches: segments by age or size, each complete and readable, the
+oldest deleted beyond --keep, nothing an earlier run wrote touched, and videos that stay
+playable when the run is killed."""
 
 from __future__ import annotations
 
 import csv
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -128,3 +133,36 @@ def test_run_rotates_its_outputs_and_checks_the_options(tmp_path):
                       (["--rotate-size", "big"], "--rotate-size: 'big' is not a size")):
         res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "1", *args])
         assert res.exit_code == 2 and why in res.output, res.output
+
+
+KILLED = """
+import sys, numpy as np
+from edge_runtime.outputs import VideoSaver
+from edge_runtime.results import FrameResult
+saver = VideoSaver(sys.argv[1], 25.0)
+rng = np.random.default_rng(0)
+for i in range(10**6):
+    image = rng.integers(0, 256, (120, 160, 3), np.uint8)  # a camera's noise, not a still
+    saver.frame(FrameResult(source="t", frame=i, timestamp=i / 25), image)
+    if i == 300:  # 12 s of video: WebM flushes a cluster every few seconds of it
+        print("written", flush=True)
+"""
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mkv", ".avi"])
+def test_a_video_killed_mid_write_still_plays(tmp_path, suffix):
+    path = tmp_path / f"v{suffix}"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    cap = cv2.VideoCapture(str(path))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert frames >= 150, f"{path.name}: {frames} frames readable after SIGKILL"

@@ -134,7 +134,9 @@ def run(
     duration: float | None = typer.Option(None, "--duration", help="Stop after S seconds."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines per frame, then a summary."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write a per-frame CSV timeline."),
-    save: Path | None = typer.Option(None, "--save", help="Write an annotated .mp4/.avi video."),
+    save: Path | None = typer.Option(
+        None, "--save", help="Write an annotated video: .mp4, .avi/.mkv (MJPG) or .webm (VP8, "
+        "plays in browsers); .avi/.mkv/.webm stay playable if the run is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     rotate: str | None = typer.Option(
         None, "--rotate", metavar="DURATION",
