@@ -53,12 +53,13 @@ class FrameSource:
 
 class CaptureSource(FrameSource):
     """A camera, video file or stream URL read by `cv2.VideoCapture` (or a stand-in
-    `opener`, e.g. for tests)."""
+    `opener`, e.g. for tests). `live=None` decides when it opens: live when it has no length
+    (an http MJPEG camera), else read once like a file; `note` then says which."""
 
     def __init__(
         self,
         target: int | str,
-        live: bool,
+        live: bool | None,
         name: str | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -66,7 +67,9 @@ class CaptureSource(FrameSource):
         opener: Callable[[int | str], Any] = cv2.VideoCapture,
     ) -> None:
         self.target = target
-        self.live = live
+        self.live = bool(live)
+        self.auto_live = live is None
+        self.note: str | None = None
         self.name = name or str(target)
         self.width, self.height, self.want_fps = width, height, fps
         self.opener = opener
@@ -90,6 +93,14 @@ class CaptureSource(FrameSource):
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
         self.cap = cap
+        if self.auto_live and self.note is None:
+            self.live = not cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0
+            self.note = (
+                f"{self.name} has no length: read as a live stream, reopened if it drops "
+                "(--no-live reads it once)"
+                if self.live
+                else f"{self.name} has a length: read once like a file (--live to keep it open)"
+            )
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self.cap is None:
@@ -215,17 +226,19 @@ def camera_source(
 
 
 def video_source(video: str, live: bool | None = None) -> CaptureSource:
-    """`--video PATH_OR_URL`: files are read completely; RTSP-like URLs are live, and so is
-    any URL with `live=True` (an http MJPEG camera)."""
+    """`--video PATH_OR_URL`: files are read completely; RTSP-like URLs are live; an http(s)
+    URL is live when it has no length (an MJPEG camera), unless `live` says otherwise."""
     scheme = urllib.parse.urlsplit(video).scheme.lower() if "://" in video else ""
     if not scheme:
         p = Path(video).expanduser()
         if not p.is_file():
             raise SourceError(f"{video}: no such video file")
         video = str(p)
-    if live is None:
-        live = scheme in LIVE_URL_SCHEMES
-    return CaptureSource(video, live=live, name=video)
+    if not scheme:
+        live = False
+    elif live is None and scheme in LIVE_URL_SCHEMES:
+        live = True
+    return CaptureSource(video, live=live, name=video)  # http(s) with live None: on opening
 
 
 @dataclass
@@ -259,6 +272,7 @@ class FrameReader:
     ) -> None:
         self.source = source
         size = queue_size or (2 if source.live else 16)
+        self._auto_size = queue_size is None
         self.queue: queue.Queue = queue.Queue(maxsize=size)
         self.on_event = on_event or (lambda message: None)
         self.backoff = backoff
@@ -273,6 +287,11 @@ class FrameReader:
     def start(self) -> FrameReader:
         """Open the source (SourceError if it cannot) and start the reading thread."""
         self.source.open()
+        note = getattr(self.source, "note", None)
+        if note:
+            self.on_event(note)
+        if self._auto_size and self.source.live:  # a source that decided to be live on opening
+            self.queue = queue.Queue(maxsize=2)
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="edge-fer-reader", daemon=True)
         self._thread.start()

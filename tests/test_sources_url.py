@@ -19,6 +19,23 @@ from edge_runtime.image_sources import ImageInput, fetch_url
 GOOD = cv2.imencode(".png", np.full((32, 32), 200, np.uint8))[1].tobytes()
 
 
+def _clip(frames: int = 12) -> bytes:
+    """A small MJPG .avi: a video file with a length, as a web server would serve one."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = f"{d}/clip.avi"
+        w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+        for i in range(frames):
+            w.write(np.full((48, 64, 3), 20 * i % 256, np.uint8))
+        w.release()
+        with open(path, "rb") as f:
+            return f.read()
+
+
+CLIP = _clip()
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -62,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             self._mjpeg(20)
         elif self.path == "/good.png":
             self._send(200, "image/png", GOOD)
+        elif self.path == "/clip.avi":
+            self._send(200, "video/x-msvideo", CLIP)
         elif self.path == "/page":
             self._send(200, "text/html; charset=utf-8", b"<html></html>")
         elif self.path == "/big.png":
@@ -155,15 +174,25 @@ def test_only_http_and_https():
         fetch_url("file:///etc/passwd")
 
 
-def test_http_camera_read_live_is_reopened_when_it_hangs_up(server, tiny_onnx_model):
+def test_http_camera_is_read_live_and_reopened_when_it_hangs_up(server, tiny_onnx_model):
     url = f"{server}/camera.mjpg"
     args = ["run", "--model", str(tiny_onnx_model), "--video", url, "--detector", "none", "--json"]
-    res = CliRunner().invoke(app, [*args, "--max-frames", "30"])
-    assert res.exit_code == 0, res.output  # not live: read like a file, ends with the stream
+    for live in ([], ["--live"]):  # a stream without a length is live unless told otherwise
+        res = CliRunner().invoke(app, [*args, *live, "--max-frames", "30"])
+        assert res.exit_code == 0, res.output
+        assert '"frames": 30' in res.output.splitlines()[-1]
+        assert "stopped delivering frames; reopening" in res.stderr and "reopened" in res.stderr
+        assert ("has no length: read as a live stream" in res.stderr) == (not live)
+    res = CliRunner().invoke(app, [*args, "--no-live", "--max-frames", "30"])
+    assert res.exit_code == 0, res.output  # told not live: read once, ends with the stream
     assert '"frames": 20' in res.output.splitlines()[-1]
-    res = CliRunner().invoke(app, [*args, "--live", "--max-frames", "30"])
+
+
+def test_a_video_file_served_over_http_is_read_once(server, tiny_onnx_model):
+    res = CliRunner().invoke(app, ["run", "--model", str(tiny_onnx_model), "--video",
+                                   f"{server}/clip.avi", "--detector", "none", "--json"])
     assert res.exit_code == 0, res.output
-    assert '"frames": 30' in res.output.splitlines()[-1]
-    assert "stopped delivering frames; reopening" in res.stderr and "reopened" in res.stderr
+    assert '"frames": 12' in res.output.splitlines()[-1]
+    assert "has a length: read once like a file" in res.stderr
     res = CliRunner().invoke(app, ["run", "--model", str(tiny_onnx_model), "--demo", "--live"])
     assert res.exit_code == 2 and "applies to a --video URL only" in res.stderr

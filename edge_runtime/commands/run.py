@@ -104,8 +104,8 @@ def run(
     live: bool | None = typer.Option(
         None, "--live/--no-live",
         help="Treat the --video URL as a live stream: drop stale frames, reopen it when it "
-             "stops (default: live for rtsp/rtmp/udp/tcp/srt, not for http(s), e.g. an "
-             "MJPEG camera needs --live).",
+             "stops (default: live for rtsp/rtmp/udp/tcp/srt; an http(s) URL is live when it "
+             "has no length, e.g. an MJPEG camera, and read once when it has one).",
     ),
     demo: bool = typer.Option(False, "--demo", help="A simulated camera over a sample photo."),
     width: int | None = typer.Option(None, "--width", help="Camera frame width to ask for."),
