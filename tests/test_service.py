@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import socket
 
 from typer.testing import CliRunner
 
@@ -27,7 +28,8 @@ def test_unit_runs_edge_fer_run_and_restarts_whenever_it_ends():
     for want in ("[Unit]", "[Service]", "[Install]", "User=pi", "SupplementaryGroups=video",
                  "Restart=always", "RestartSec=5", "StartLimitIntervalSec=0",
                  "WorkingDirectory=/home/pi", "Environment=PYTHONUNBUFFERED=1",
-                 "StandardError=journal", "WantedBy=multi-user.target", "KillSignal=SIGTERM"):
+                 "StandardError=journal", "WantedBy=multi-user.target", "KillSignal=SIGTERM",
+                 "Type=notify", "NotifyAccess=main", "WatchdogSec=60"):
         assert want in lines, want
     assert exec_start(unit) == ["/opt/venv/bin/edge-fer", "run", "--camera", "0", "--serve",
                                 "0.0.0.0:8080", "--model", "/opt/my models/m 100%.onnx",
@@ -93,3 +95,33 @@ def test_install_refuses_what_would_make_the_unit_restart_forever(tmp_path, tiny
     r = cli("service", "install", "--user", "pi", "--", "--model", str(tiny_onnx_model),
             "--video", "rtsp://cam.local/stream")
     assert r.exit_code == 0, r.output
+
+
+def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, monkeypatch,
+                                                         tiny_onnx_model):
+    """Under the unit, `run` speaks systemd's notify protocol on $NOTIFY_SOCKET: READY=1 once
+    its source is open, WATCHDOG=1 while frames flow (at most twice per WatchdogSec),
+    STOPPING=1 at the end."""
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping at most every 0.1 s
+        res = cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "60", "--quiet")
+        assert res.exit_code == 0, res.output
+        got = []
+        sock.settimeout(0.2)
+        try:
+            while True:
+                got.append(sock.recv(256).decode())
+        except TimeoutError:
+            pass
+    assert got[0] == "READY=1" and got[-1] == "STOPPING=1"
+    pings = got.count("WATCHDOG=1")
+    assert 1 <= pings < 60  # rate-limited, not one per frame
+
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # the watchdog is another process's: stay silent
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))  # and a dead socket is no error
+    assert cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "5",
+               "--quiet").exit_code == 0

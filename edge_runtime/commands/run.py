@@ -42,6 +42,7 @@ from edge_runtime.stream_sources import (
     camera_source,
     video_source,
 )
+from edge_runtime.systemd import Watchdog, notify
 
 
 def quiet_opencv() -> None:
@@ -186,8 +187,15 @@ def run(
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
+    watchdog = Watchdog()
+
+    def event(message: str) -> None:  # a source being reopened is alive, not hung
+        watchdog.ping()
+        warn(message)
+
     stream = rec.stream(source, max_frames, duration, stop=stop,
-                        on_event=warn if server is None else server.hub.counting(warn))
+                        on_event=event if server is None else server.hub.counting(event))
+    stream.observers.append(watchdog.ping)
     writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter(frames=not quiet)]
     try:
         if csv_path is not None:
@@ -213,9 +221,11 @@ def run(
             if server is not None:
                 server.close()
             raise e if isinstance(e, UserError) else UserError(str(e), 2) from None
+        notify("READY=1")
         try:
             failed = _run_stream(stream, writers, save is not None)
         finally:
+            notify("STOPPING=1")
             if server is not None:
                 server.hub.end()
                 server.close()

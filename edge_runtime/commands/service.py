@@ -49,10 +49,11 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
     """The text of a systemd service unit running `edge-fer run RUN_ARGS`.
 
     Restarted 5 s after it ends for any reason, forever (a camera that is unplugged at boot comes
-    back); stdout/stderr go to the journal, one line per event."""
+    back), and when its frames stop for WatchdogSec without a reopen attempt (a hung driver or
+    pipeline); stdout/stderr go to the journal, one line per event."""
     exec_start = " ".join(systemd_quote(a) for a in [*(command or edge_fer_command()), "run",
                                                      *run_args])
-    service = ["Type=simple"]
+    service = ["Type=notify", "NotifyAccess=main"]
     if user:
         service += [f"User={user}", "SupplementaryGroups=video"]
     if working_directory:
@@ -63,6 +64,10 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
         # any end restarts it: a camera read like a file can end with exit 0
         "Restart=always",
         "RestartSec=5",
+        "# run says READY=1 once its source is open and pings the watchdog with every frame",
+        "# and every reopen attempt; a run silent for 60 s is killed and restarted",
+        "WatchdogSec=60",
+        "TimeoutStartSec=120",
         "# edge-fer run ends cleanly on SIGTERM (outputs flushed, exit code 0)",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=20",
