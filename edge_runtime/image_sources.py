@@ -8,6 +8,7 @@ input that names nothing); `ImageInput.load()` returns the decoded image or rais
 from __future__ import annotations
 
 import glob
+import os
 import socket
 import stat
 import threading
@@ -169,17 +170,36 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
         raise ImageError(f"cannot fetch URL ({e})") from None
 
 
-def _images_under(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
+def _images_under(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """The image files under `root`, sorted; every other entry goes to `skipped` with why."""
+    found = []
+
+    def unreadable(e: OSError) -> None:
+        skipped.append((str(e.filename), f"unreadable folder ({e.strerror or e})"))
+
+    for folder, _, names in os.walk(root, onerror=unreadable):
+        for name in names:
+            p = Path(folder) / name
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append((str(p), f"other file type ({p.suffix or 'no suffix'})"))
+            elif not p.exists():
+                skipped.append((str(p), "broken link"))
+            elif not p.is_file():
+                skipped.append((str(p), "not a regular file"))
+            else:
+                found.append(p)
+    return sorted(found)
 
 
-def expand_inputs(inputs: list[str]) -> list[ImageInput]:
+def expand_inputs(inputs: list[str], skipped: list[tuple[str, str]] | None = None
+                  ) -> list[ImageInput]:
     """Files, directories (recursively, by extension), globs and URLs as ImageInputs, in order.
 
-    An input that names nothing becomes one ImageInput with `error` set.
+    An input that names nothing becomes one ImageInput with `error` set. Entries of a folder
+    that are not read (other file types, broken links, FIFOs, unreadable subfolders) are added
+    to `skipped` as (path, reason).
     """
+    skipped = [] if skipped is None else skipped
     out: list[ImageInput] = []
     for text in inputs:
         if is_url(text):
@@ -193,7 +213,7 @@ def expand_inputs(inputs: list[str]) -> list[ImageInput]:
             continue
         p = Path(text).expanduser()
         if p.is_dir():
-            found = _images_under(p)
+            found = _images_under(p, skipped)
             if not found:
                 out.append(ImageInput(text, error="no images found in directory"))
             out.extend(ImageInput(str(f), path=f) for f in found)

@@ -112,6 +112,38 @@ def test_expand_inputs(tmp_path):
     assert items[-1].url == "https://example.com/y.jpg"
 
 
+def test_a_folder_scan_counts_and_names_what_it_skips(tmp_path, tiny_onnx_model, monkeypatch):
+    import os
+
+    from typer.testing import CliRunner
+
+    from edge_runtime.cli import app
+    from edge_runtime.native_logs import VERBOSE_ENV
+
+    monkeypatch.setenv(VERBOSE_ENV, "")  # --verbose below sets it; restored after the test
+
+    (tmp_path / "sub").mkdir()
+    cv2.imwrite(str(tmp_path / "sub" / "face.png"), np.full((48, 48), 90, np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "broken.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(tmp_path / "camera.jpg")
+    skipped: list[tuple[str, str]] = []
+    items = expand_inputs([str(tmp_path)], skipped)
+    assert [i.source for i in items] == [str(tmp_path / "sub" / "face.png")]
+    assert sorted((p.replace(str(tmp_path), "T"), why) for p, why in skipped) == [
+        ("T/broken.jpg", "broken link"), ("T/camera.jpg", "not a regular file"),
+        ("T/notes.txt", "other file type (.txt)")]
+
+    args = ["predict", str(tmp_path), "--model", str(tiny_onnx_model), "--detector", "none"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "skipped 3 folder entries: " in res.stderr and "--verbose" in res.stderr
+    assert "notes.txt" not in res.stderr
+    res = CliRunner().invoke(app, ["--verbose", *args])
+    for name in ("broken.jpg: broken link", "camera.jpg: not a regular file", "notes.txt"):
+        assert name in res.stderr
+
+
 def _twins() -> dict[str, bytes]:
     """The bundled demo photo in every format a user may hand over, made here with Pillow."""
     import io

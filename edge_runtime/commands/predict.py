@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import typer
 
-from edge_runtime.commands.common import UserError, warn
+from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
@@ -23,9 +25,23 @@ from edge_runtime.demo import DEMO_PHOTO
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.image_io import ImageError
 from edge_runtime.image_sources import URL_TIMEOUT_S, ImageInput, expand_inputs
+from edge_runtime.native_logs import VERBOSE_ENV
 from edge_runtime.outputs import ImageSaver, JsonLinesWriter, OutputError, TextWriter, Writer
 from edge_runtime.recognizer import RecognizerOptions
 from edge_runtime.results import ImageResult
+
+
+def _report_skipped(skipped: list[tuple[str, str]]) -> None:
+    """One line counting the folder entries not read, by kind; each named with --verbose."""
+    if not skipped:
+        return
+    kinds = Counter(reason.split(" (")[0] for _, reason in skipped)
+    info(f"edge-fer: skipped {len(skipped)} folder entr{'y' if len(skipped) == 1 else 'ies'}: "
+         + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+         + ("" if os.environ.get(VERBOSE_ENV) else " (edge-fer --verbose predict ... names them)"))
+    if os.environ.get(VERBOSE_ENV):
+        for path, reason in skipped:
+            info(f"edge-fer: skipped {path}: {reason}")
 
 
 def predict(
@@ -70,7 +86,9 @@ def predict(
                                 min_face_score=min_face_score, min_face_size=min_face_size,
                                 min_confidence=min_confidence)
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
-    items = expand_inputs(inputs)
+    skipped: list[tuple[str, str]] = []
+    items = expand_inputs(inputs, skipped)
+    _report_skipped(skipped)
     writers: list[Writer] = []
     if save is not None:  # first, so that a failed save shows in the printed result
         try:
