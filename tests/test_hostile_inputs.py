@@ -92,3 +92,23 @@ def test_control_characters_in_a_name_are_shown_escaped(tmp_path, tiny_onnx_mode
     assert res.exit_code == 1
     assert "two\\nlines\\x1b[31m.png" in res.output and "\x1b" not in res.output
     assert len(res.output.strip().splitlines()) == 2  # the result line and the warning
+
+
+def test_ffmpegs_own_messages_stay_off_the_terminal(tmp_path, tiny_onnx_model):
+    """A broken video gives edge-fer's one line, not FFmpeg's "moov atom not found" too;
+    `edge-fer --verbose` lets FFmpeg speak."""
+    import subprocess
+    import sys
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4096)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENCV_FFMPEG_LOGLEVEL", "EDGE_FER_VERBOSE")}
+    cmd = [sys.executable, "-m", "edge_runtime.cli"]
+    args = ["run", "--video", str(broken), "--model", str(tiny_onnx_model), "--quiet"]
+    quiet = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [f"edge-fer: error: cannot open {broken}"]
+    loud = subprocess.run([*cmd, "--verbose", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert loud.returncode == 2 and len(loud.stderr.splitlines()) > 1

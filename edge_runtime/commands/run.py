@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from edge_runtime.commands.recognizer_setup import (
     parse_smoothing,
 )
 from edge_runtime.detect import DEFAULT_DETECTOR
+from edge_runtime.native_logs import VERBOSE_ENV
 from edge_runtime.outputs import (
     CsvTimelineWriter,
     JsonLinesWriter,
@@ -46,10 +48,14 @@ from edge_runtime.systemd import Watchdog, notify
 
 
 def quiet_opencv() -> None:
-    """Keep OpenCV's own warnings (e.g. from camera back-ends) off the user's terminal:
-    edge-fer reports failures itself, in one line."""
+    """Keep OpenCV's and FFmpeg's own warnings (camera back-ends, "moov atom not found") off
+    the user's terminal unless `edge-fer --verbose`: edge-fer reports failures itself, in one
+    line."""
     import cv2
 
+    if os.environ.get(VERBOSE_ENV):
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read on first use
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     except AttributeError:  # older wheels without cv2.utils.logging
