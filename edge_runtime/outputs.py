@@ -266,6 +266,10 @@ class VideoSaver(Writer):
             free = next_free(path)
             path, self.note = free, f"{path} exists: writing {free}"
         self.path = ensure_writable(path, overwrite)
+        if path.suffix.lower() == ".mp4":
+            self.note = ((self.note + "; ") if self.note else "") + (
+                "an .mp4 is unreadable if the run is killed before it closes it; .mkv, .avi "
+                "and .webm (plays in browsers) stay playable")
         self.fps = fps if fps and fps > 0 else 25.0
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0

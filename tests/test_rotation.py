@@ -149,6 +149,11 @@ for i in range(10**6):
 """
 
 
+def test_saving_an_mp4_says_it_would_not_survive_a_kill(tmp_path):
+    assert "unreadable if the run is killed" in VideoSaver(tmp_path / "v.mp4", 25.0).note
+    assert VideoSaver(tmp_path / "v.mkv", 25.0).note is None
+
+
 @pytest.mark.parametrize("suffix", [".webm", ".mkv", ".avi"])
 def test_a_video_killed_mid_write_still_plays(tmp_path, suffix):
     path = tmp_path / f"v{suffix}"
