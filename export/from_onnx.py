@@ -91,7 +91,7 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
 
     from export.pipeline import ExportOptions
     from train.archs import ARCHS, build
-    from train.fit import predict
+    from train.run_dir import predict
 
     if card.get("columns_of"):
         raise RebuildError(f"{onnx_path}: exported for a subset of its classes; use the full model")

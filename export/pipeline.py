@@ -92,16 +92,6 @@ def _figures(probs: np.ndarray, labels: np.ndarray, classes) -> dict:
     return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "n": rep["n"]}
 
 
-def _training_metrics(keras_path: Path) -> dict:
-    p = keras_path.parent / "metrics.json"
-    if p.is_file():
-        try:
-            return json.loads(p.read_text())
-        except ValueError:
-            return {}
-    return {}
-
-
 def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> dict:
     """The card's training record. A model exported for a subset of its classes gets the
     k-fold of its run (or its teacher's run) scored on that subset: fer7 fold models answering
@@ -167,7 +157,8 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
     """The k-fold of the --cv run `kfold`, scored on `classes`, with the member (or the model a
     member was fine-tuned from) that its recipe trained: {"run", "command", "recipe_of",
     "start_of", "cv"}. Refuses a run that is no k-fold or whose recipe trained none of them."""
-    from train.fit import kfold_on_task, run_metrics
+    from train.fit import kfold_on_task
+    from train.run_dir import run_metrics
 
     run = run_metrics(str(kfold)) or {}
     if not run.get("cv"):
@@ -239,10 +230,10 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
     """The model to export and each member's training metrics. Several trained models of the
     same labels become one model answering the mean of their probabilities (an ensemble)."""
     from train.fit import ensemble
-    from train.keras_io import load_keras
+    from train.run_dir import load_keras, run_metrics
 
     members = [load_keras(p) for p in paths]
-    metrics = [_training_metrics(p) for p in paths]
+    metrics = [run_metrics(p) or {} for p in paths]
     if len(members) == 1:
         return members[0], metrics
     label_sets = {tuple(m.get("labels") or ()) for m in metrics}
@@ -259,7 +250,8 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
     from train.data import DataError, load
-    from train.fit import library_versions, networks, predict
+    from train.fit import library_versions, networks
+    from train.run_dir import predict
 
     model, member_metrics = _load_members(opts.keras_paths)
     metrics = member_metrics[0]

@@ -327,7 +327,7 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     trained_run, synthetic_zip, exported, tmp_path
 ):
     from train.fit import predict
-    from train.keras_io import load_keras
+    from train.run_dir import load_keras
 
     other = tmp_path / "other"
     res = CliRunner().invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "poc",

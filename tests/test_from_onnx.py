@@ -21,7 +21,7 @@ def _fp32_and_card(exported: Path) -> tuple[Path, Path]:
 def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, tmp_path):
     from export.from_onnx import write_run
     from train.fit import predict
-    from train.keras_io import load_keras
+    from train.run_dir import load_keras
 
     fp32, card = _fp32_and_card(exported)
     write_run(fp32, card, tmp_path / "run")

@@ -326,7 +326,7 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     import train.fit
     from edge_runtime.cli import app
     from train.data import load
-    from train.keras_io import load_keras
+    from train.run_dir import load_keras
 
     seen = []
     real = train.fit.load_teacher
@@ -360,7 +360,7 @@ def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthet
     needs_training_stack()
     from train.archs import build
     from train.fit import init_leak, warm_start
-    from train.keras_io import load_keras
+    from train.run_dir import load_keras
 
     init = str(trained_run / "model.keras")
     src = load_keras(trained_run / "model.keras")

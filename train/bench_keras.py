@@ -35,8 +35,7 @@ class KerasRunner(Runner):
 
     def __init__(self, model: str, path: Path, mode: str, threads: int,
                  cache: dict[Path, tuple[object, float, float | None]] | None = None) -> None:
-        from edge_runtime.commands.evaluate import keras_labels
-        from train.keras_io import load_keras
+        from train.run_dir import keras_labels, load_keras
 
         path = Path(path)
         cache = {} if cache is None else cache
@@ -62,7 +61,7 @@ class KerasRunner(Runner):
         return lambda: np.asarray(m(x, training=False))
 
     def proba(self, faces: np.ndarray) -> np.ndarray:
-        from train.fit import predict
+        from train.run_dir import predict
 
         return predict(self.keras_model, faces)
 

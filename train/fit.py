@@ -26,6 +26,7 @@ import numpy as np
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
 from train.data import Dataset
+from train.run_dir import as_input, keras_labels, load_keras, predict, run_metrics
 
 CHECKPOINT = "checkpoint"
 
@@ -123,10 +124,6 @@ def _compile(model, cfg: TrainConfig) -> None:
     )
 
 
-def _x(images: np.ndarray) -> np.ndarray:
-    return images[..., None].astype(np.float32)
-
-
 def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
     """`x` [N, 48, 48, 1] through the training augmentation, rounded to whole pixel values, so
     a teacher that reads uint8 faces sees exactly what the student learns from."""
@@ -142,15 +139,6 @@ def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
 
 def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[labels]
-
-
-def predict(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Probabilities from a Keras model, in batches, inference mode."""
-    out = [
-        np.asarray(model(_x(images[i : i + batch_size]), training=False))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def evaluate(model, ds: Dataset) -> dict:
@@ -175,7 +163,6 @@ def load_teacher(path: str, classes: tuple[str, ...]) -> Callable[[np.ndarray], 
     """
     if path.endswith(".onnx"):
         return _onnx_teacher(path, classes)
-    from train.keras_io import load_keras
 
     members = [load_keras(m) for m in teacher_members(path)]
     labels = (run_metrics(path) or {}).get("labels")
@@ -268,8 +255,6 @@ def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
     the same labels in the same order (metrics.json beside it); for another task it stays
     freshly initialised, so a backbone trained on one task can be fine-tuned on another.
     """
-    from edge_runtime.commands.evaluate import keras_labels
-    from train.keras_io import load_keras
 
     dst, src = _weighted_layers(model), _weighted_layers(load_keras(Path(path)))
     shapes = [[tuple(w.shape) for w in layer.get_weights()] for layer in dst]
@@ -280,17 +265,6 @@ def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
     same_task = keras_labels(Path(path)) == tuple(classes)
     for layer, s in zip(dst[: None if same_task else -1], src, strict=False):
         layer.set_weights(s.get_weights())
-
-
-def run_metrics(path: str) -> dict | None:
-    """The metrics.json of the training run of the model at `path` (beside it), or of the run
-    directory `path`; None when there is none readable."""
-    p = Path(path)
-    try:
-        m = json.loads(((p if p.is_dir() else p.parent) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return m if isinstance(m, dict) else None
 
 
 def init_leak(path: str, classes: tuple[str, ...]) -> str | None:
@@ -400,11 +374,11 @@ def fit_one(
         state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "wait": 0}
         ckpt.mkdir(parents=True, exist_ok=True)
 
-    x_train, y_train = _x(train.images), _onehot(train.labels, n)
+    x_train, y_train = as_input(train.images), _onehot(train.labels, n)
     w = cfg.teacher_weight
     if teach is not None and not online:
         y_train = (1 - w) * y_train + w * teach(train.images)
-    x_val, y_val = _x(val.images), _onehot(val.labels, n)
+    x_val, y_val = as_input(val.images), _onehot(val.labels, n)
     weights = _class_weights(train.labels, n, cfg.class_weight)
     progress = _Progress(name)
     verbose = 1 if sys.stdout.isatty() else 0

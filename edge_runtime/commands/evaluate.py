@@ -20,25 +20,13 @@ from edge_runtime.commands.recognizer_setup import PRECISION_HELP
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def keras_labels(path: Path) -> tuple[str, ...] | None:
-    """Labels of a trained `.keras` model, from the metrics.json its training run wrote."""
-    metrics = path.parent / "metrics.json"
-    if metrics.is_file():
-        try:
-            return tuple(json.loads(metrics.read_text())["labels"])
-        except (ValueError, KeyError):
-            return None
-    return None
-
-
 def load_predictor(
     model: str, threads: int = 1, precision: str = "auto"
 ) -> tuple[tuple[str, ...], Predictor, str]:
     """(labels, probabilities function over uint8 [N,48,48] faces, kind) for a model."""
     if str(model).endswith(".keras"):
         require_training_stack("evaluate")
-        from train.fit import predict
-        from train.keras_io import load_keras
+        from train.run_dir import keras_labels, load_keras, predict
 
         path = Path(model)
         m = load_keras(path)
