@@ -203,8 +203,6 @@ def _confidence(full, split: str, classes, probs, labels, answer) -> dict:
 
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
     """(calibration pool, evaluation split, its name, final-report split or None)."""
-    from train.data import DataError
-
     present = set(ds.splits.tolist())
     if present & {"Training", "train"}:
         pool = ds.split("train")
@@ -214,14 +212,9 @@ def _pick_splits(ds) -> tuple[object, object, str, object | None]:
         raise ExportError(
             f"{ds.source}: no training images to calibrate on (test splits are never used)"
         )
-    for name in ("PublicTest", "test"):
-        try:
-            evaluation = ds.split(name)
-            break
-        except DataError:
-            continue
-    else:
-        evaluation, name = pool, "calibration pool"
+    name = ds.choice_split()
+    evaluation = ds.split(name) if name else pool
+    name = name or "calibration pool"
     final = ds.split("PrivateTest") if "PrivateTest" in present else None
     return pool, evaluation, name, final
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.labels import FER2013_LABELS, parse_classes
-from train.data import DataError, load
+from train.data import DataError, Dataset, load
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013.zip"
 
@@ -215,3 +215,17 @@ def test_shared_fer2013_zip_counts(monkeypatch):
     }
     assert {k: (train[k], test[k]) for k in expected} == expected
     assert ds.digest == "c860cc97c981e69f76264276dbba8b4e6d3145ffad2ae096794ed097075ee5d9"
+
+
+def test_one_rule_names_the_split_choices_are_made_on_and_the_one_figures_are_reported_on():
+    def ds(splits):
+        n = len(splits)
+        return Dataset(np.zeros((n, 48, 48), np.uint8), np.zeros(n, np.int64), np.array(splits),
+                       ("happy",), "x", "d")
+
+    fer = ds(["Training", "PublicTest", "PrivateTest"])
+    assert (fer.choice_split(), fer.report_split()) == ("PublicTest", "PrivateTest")
+    folder = ds(["train", "test"])
+    assert (folder.choice_split(), folder.report_split()) == ("test", "test")
+    flat = ds(["all", "all"])
+    assert (flat.choice_split(), flat.report_split()) == (None, "all")

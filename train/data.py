@@ -85,6 +85,18 @@ class Dataset:
             raise DataError(f"{self.source}: no images in split {name!r} (splits here: {have})")
         return part
 
+    def report_split(self) -> str:
+        """The split figures are reported on: FER2013's PrivateTest, else a folder set's test
+        images, else all of it. Never used to choose anything."""
+        present = set(self.splits.tolist())
+        return next(s for s in ("PrivateTest", "test", "all") if s == "all" or s in present)
+
+    def choice_split(self) -> str | None:
+        """The held-out split choices are made on (the kept epoch, sigma, int8 parity):
+        FER2013's PublicTest, else a folder set's test images; None when there is none."""
+        present = set(self.splits.tolist())
+        return next((s for s in ("PublicTest", "test") if s in present), None)
+
     def only(self, classes: tuple[str, ...]) -> Dataset:
         """The images of those of `classes` the dataset has, labels renumbered to index
         `classes` (a class it lacks just has no images)."""

@@ -461,12 +461,9 @@ def library_versions() -> dict[str, str]:
 def _validation_split(ds: Dataset) -> tuple[Dataset, Dataset, str]:
     """(train, validation, validation name): PublicTest for FER2013, `test` for folder sets,
     else a stratified 10% of the training images."""
-    splits = set(ds.splits.tolist())
-    if "Training" in splits or "train" in splits:
-        train = ds.split("train")
-        for name in ("PublicTest", "test"):
-            if name in splits or (name == "test" and splits & {"test"}):
-                return train, ds.split(name), name
+    name = ds.choice_split()
+    if name and set(ds.splits.tolist()) & {"Training", "train"}:
+        return ds.split("train"), ds.split(name), name
     from sklearn.model_selection import train_test_split
 
     base = ds.split("all")
@@ -526,8 +523,8 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
             w.writerows(history)
     plot_curves(history, out / "curves.png", title=f"{cfg.arch} {metrics['task']}",
                 kept=metrics["best_epoch"])
-    report_split = next((s for s in ("PublicTest", "test", "all") if s in metrics["splits"]), None)
-    if report_split:
+    report_split = ds.choice_split() or "all"
+    if report_split in metrics["splits"]:
         plot_confusion(
             metrics["splits"][report_split],
             out / "confusion.png",

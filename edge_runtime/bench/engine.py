@@ -118,9 +118,7 @@ def _load_split(cfg: BenchConfig):
 
     try:
         ds = load(cfg.data)
-        present = set(ds.splits.tolist())
-        split = cfg.split or next(
-            s for s in ("PrivateTest", "test", "all") if s == "all" or s in present)
+        split = cfg.split or ds.report_split()
         return ds.split(split), split
     except DataError as e:
         raise BenchError(str(e)) from None

@@ -85,10 +85,7 @@ def evaluate(
         )
     try:
         ds = load(data)
-        present = set(ds.splits.tolist())
-        split = split or next(
-            s for s in ("PrivateTest", "test", "all") if s == "all" or s in present
-        )
+        split = split or ds.report_split()
         part = ds.split(split)
     except DataError as e:
         raise UserError(str(e)) from None
