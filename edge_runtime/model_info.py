@@ -5,10 +5,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 from edge_runtime.errors import EdgeFerError
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a model file (or any file), as cards and benchmark tables give it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 FORMAT_VERSION = 1
 PREFIX = "edge_fer."

@@ -6,7 +6,6 @@ and renamed into place only when the whole export succeeded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import confidence_report, report
-from edge_runtime.model_info import ModelInfo
+from edge_runtime.model_info import ModelInfo, file_sha256
 from edge_runtime.portable import portable
 from edge_runtime.terminal import progress
 from edge_runtime.timing import interleaved
@@ -81,10 +80,6 @@ def _say(message: str) -> None:
 
 def _same(fn):
     return fn
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _figures(probs: np.ndarray, labels: np.ndarray, classes) -> dict:
@@ -532,7 +527,7 @@ def run_export(opts: ExportOptions) -> dict:
             fmt: {
                 "file": targets[f"{fmt}.onnx"].name,
                 "bytes": (tmp / f"final.{fmt}.onnx").stat().st_size,
-                "sha256": _sha256(tmp / f"final.{fmt}.onnx"),
+                "sha256": file_sha256(tmp / f"final.{fmt}.onnx"),
             }
             for fmt in formats
         }

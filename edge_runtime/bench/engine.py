@@ -16,12 +16,12 @@ from edge_runtime.bench.runners import (
     OnnxRunner,
     Runner,
     peak_rss_mb,
-    sha256,
     tensorflow_available,
 )
 from edge_runtime.bench.system import load_average, system_info
 from edge_runtime.cpu import isa_class
 from edge_runtime.detect import DEFAULT_DETECTOR
+from edge_runtime.model_info import file_sha256
 from edge_runtime.portable import portable, portable_path
 from edge_runtime.preprocess import FACE_SIZE
 from edge_runtime.timing import interleaved
@@ -162,7 +162,7 @@ def _row_base(r: Runner | None, model: str, fmt: str, path: Path, threads: int,
     return {
         "model": model, "format": fmt, "threads": threads,
         "path": portable_path(path), "bundled": bundled,
-        "size_bytes": path.stat().st_size, "sha256": sha256(path),
+        "size_bytes": path.stat().st_size, "sha256": file_sha256(path),
         "labels": None if r is None else list(r.labels),
         "macs": getattr(r, "macs", None),
         "isa_class": isa_class(),

@@ -4,7 +4,6 @@ is installed) through `train/bench_keras.py`, so the runtime never imports Tenso
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def current_rss_mb() -> float | None:
@@ -84,7 +75,7 @@ class OnnxRunner(Runner):
         self.load_rss_mb = None if before is None or after is None else after - before
 
     def timed_call(self, faces: np.ndarray) -> Callable[[], object]:
-        x = self.clf._preprocess(faces)
+        x = self.clf.prepare(faces)
         infer = self.clf.infer
         return lambda: infer(x)
 
