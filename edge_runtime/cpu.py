@@ -16,15 +16,35 @@ from pathlib import Path
 #: instruction-set flags that change how fast int8/fp32 convolutions run, as /proc/cpuinfo
 #: names them (x86 `flags`, ARM `Features`)
 RELEVANT_FLAGS: tuple[str, ...] = (
-    "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8",  # x86
-    "asimd", "asimddp", "i8mm", "sve", "asimdhp",  # ARM: NEON, dot product, int8 matmul, SVE
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",  # x86
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "sve",
+    "asimdhp",  # ARM: NEON, dot product, int8 matmul, SVE
 )
 
 #: ARM core names by "CPU part" (Raspberry Pi 3: A53, Pi 4: A72, Pi 5: A76)
-ARM_PARTS: dict[str, str] = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55",
-                             "0xd07": "Cortex-A57", "0xd08": "Cortex-A72", "0xd09": "Cortex-A73",
-                             "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1",
-                             "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78", "0xd4f": "Neoverse-V2"}
+ARM_PARTS: dict[str, str] = {
+    "0xd03": "Cortex-A53",
+    "0xd04": "Cortex-A35",
+    "0xd05": "Cortex-A55",
+    "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72",
+    "0xd09": "Cortex-A73",
+    "0xd0a": "Cortex-A75",
+    "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1",
+    "0xd40": "Neoverse-V1",
+    "0xd41": "Cortex-A78",
+    "0xd4f": "Neoverse-V2",
+}
 
 
 def cpu_info(cpuinfo: str | None = None) -> dict:
@@ -45,8 +65,12 @@ def cpu_info(cpuinfo: str | None = None) -> dict:
     # "Model" (e.g. Raspberry Pi 5 Model B); x86's "model" is a number, not a name
     board = fields.get("model", "")
     board = "" if board.isdigit() else board
-    name = (fields.get("model name") or fields.get("cpu model")
-            or ARM_PARTS.get(fields.get("cpu part", "").lower()) or fields.get("hardware"))
+    name = (
+        fields.get("model name")
+        or fields.get("cpu model")
+        or ARM_PARTS.get(fields.get("cpu part", "").lower())
+        or fields.get("hardware")
+    )
     if board and name and board != name:
         name = f"{board}, {name}"
     relevant = [f for f in RELEVANT_FLAGS if f in flags]
@@ -55,7 +79,8 @@ def cpu_info(cpuinfo: str | None = None) -> dict:
         "flags": relevant,
         "isa_class": isa_class(relevant),
         "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        "usable_cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
     }
 

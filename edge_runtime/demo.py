@@ -48,5 +48,6 @@ def render_view(
     x0 = min(max(cx - vw / 2, 0.0), w - vw)
     y0 = min(max(cy - vh / 2, 0.0), h - vh)
     m = np.array([[1 / s, 0, -x0 / s], [0, 1 / s, -y0 / s]], np.float32)
-    return cv2.warpAffine(photo, m, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        photo, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

@@ -25,8 +25,20 @@ from edge_runtime.errors import one_line
 from edge_runtime.image_io import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm",
-     ".pnm"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+    }
 )
 URL_TIMEOUT_S = 10.0
 MAX_URL_BYTES = 20 * 1024 * 1024
@@ -42,9 +54,7 @@ class ImageInput:
     url: str | None = None
     error: str | None = None
 
-    def read_bytes(
-        self, timeout: float = URL_TIMEOUT_S, max_bytes: int | None = None
-    ) -> bytes:
+    def read_bytes(self, timeout: float = URL_TIMEOUT_S, max_bytes: int | None = None) -> bytes:
         if self.error is not None:
             raise ImageError(self.error)
         if self.url is not None:
@@ -73,8 +83,13 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         if stat.S_ISDIR(mode):
             raise ImageError("is a directory")
         if not stat.S_ISREG(mode):
-            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if (
-                stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) else "a socket or other special file"
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
+                else "a socket or other special file"
+            )
             raise ImageError(f"not a regular file ({kind})")
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
@@ -191,8 +206,9 @@ def _images_under(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
     return sorted(found)
 
 
-def expand_inputs(inputs: list[str], skipped: list[tuple[str, str]] | None = None
-                  ) -> list[ImageInput]:
+def expand_inputs(
+    inputs: list[str], skipped: list[tuple[str, str]] | None = None
+) -> list[ImageInput]:
     """Files, directories (recursively, by extension), globs and URLs as ImageInputs, in order.
 
     An input that names nothing becomes one ImageInput with `error` set. Entries of a folder
@@ -207,9 +223,11 @@ def expand_inputs(inputs: list[str], skipped: list[tuple[str, str]] | None = Non
             if scheme in ("http", "https"):
                 out.append(ImageInput(text, url=text))
             else:
-                out.append(ImageInput(
-                    text, error=f"unsupported URL scheme {scheme!r} (only http and https)"
-                ))
+                out.append(
+                    ImageInput(
+                        text, error=f"unsupported URL scheme {scheme!r} (only http and https)"
+                    )
+                )
             continue
         p = Path(text).expanduser()
         if p.is_dir():

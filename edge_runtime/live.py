@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 
 #: upper bounds (seconds) of the per-stage latency histogram buckets
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
 )
 STALL_SECONDS = 5.0  # a live source with no frame for this long is reported "stalled"
 
@@ -45,8 +55,12 @@ class Bucket:
 
     def to_json(self) -> dict:
         n = max(self.faces, 1)
-        return {"t": self.t, "frames": self.frames, "faces": self.faces,
-                "mean": [round(s / n, 3) for s in self.sums] if self.faces else None}
+        return {
+            "t": self.t,
+            "frames": self.frames,
+            "faces": self.faces,
+            "mean": [round(s / n, 3) for s in self.sums] if self.faces else None,
+        }
 
 
 class FrameHub:
@@ -56,8 +70,13 @@ class FrameHub:
     report the source's reopens and drops. `labels`: the model's classes, in order.
     """
 
-    def __init__(self, labels: tuple[str, ...] | list[str], max_fps: float = 10.0,
-                 timeline_seconds: int = 300, jpeg_quality: int = 75) -> None:
+    def __init__(
+        self,
+        labels: tuple[str, ...] | list[str],
+        max_fps: float = 10.0,
+        timeline_seconds: int = 300,
+        jpeg_quality: int = 75,
+    ) -> None:
         self.labels = tuple(labels)
         self.max_fps = max_fps
         self.jpeg_quality = jpeg_quality
@@ -142,8 +161,9 @@ class FrameHub:
     def start(self) -> None:
         """Start the JPEG encoder thread (idle while no video client watches)."""
         if self._encoder is None:
-            self._encoder = threading.Thread(target=self._encode_loop, name="edge-fer-jpeg",
-                                             daemon=True)
+            self._encoder = threading.Thread(
+                target=self._encode_loop, name="edge-fer-jpeg", daemon=True
+            )
             self._encoder.start()
 
     def close(self) -> None:
@@ -157,8 +177,9 @@ class FrameHub:
 
     def encode(self, result: FrameResult, image: np.ndarray) -> bytes:
         """The frame with boxes, track ids, labels and scores drawn, as JPEG bytes."""
-        ok, buf = cv2.imencode(".jpg", annotate(image, result.faces),
-                               [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        ok, buf = cv2.imencode(
+            ".jpg", annotate(image, result.faces), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        )
         if not ok:
             raise ValueError("JPEG encoding failed")
         return buf.tobytes()
@@ -296,30 +317,64 @@ class FrameHub:
                 lines.append(f"{name}{labels} {_num(value)}")
 
         metric("edge_fer_frames_total", "counter", "Frames processed.", [("", h["frames"])])
-        metric("edge_fer_faces_total", "counter", "Faces reported, summed over frames.",
-               [("", h["faces"])])
-        metric("edge_fer_full_detections_total", "counter", "Frames with a full-frame detection.",
-               [("", full)])
-        metric("edge_fer_camera_reopens_total", "counter", "Times the source was reopened.",
-               [("", cam["reopens"])])
-        metric("edge_fer_frames_dropped_total", "counter",
-               "Frames of a live source dropped because the pipeline fell behind.",
-               [("", cam["dropped"])])
-        metric("edge_fer_errors_total", "counter",
-               "Errors and warnings reported by the pipeline (camera drop-outs, reopen attempts).",
-               [("", h["errors"])])
-        metric("edge_fer_fps", "gauge", "Frames per second over the last 64 frames.",
-               [("", h["fps"])])
-        metric("edge_fer_uptime_seconds", "gauge", "Seconds since the run started.",
-               [("", h["uptime_s"])])
+        metric(
+            "edge_fer_faces_total",
+            "counter",
+            "Faces reported, summed over frames.",
+            [("", h["faces"])],
+        )
+        metric(
+            "edge_fer_full_detections_total",
+            "counter",
+            "Frames with a full-frame detection.",
+            [("", full)],
+        )
+        metric(
+            "edge_fer_camera_reopens_total",
+            "counter",
+            "Times the source was reopened.",
+            [("", cam["reopens"])],
+        )
+        metric(
+            "edge_fer_frames_dropped_total",
+            "counter",
+            "Frames of a live source dropped because the pipeline fell behind.",
+            [("", cam["dropped"])],
+        )
+        metric(
+            "edge_fer_errors_total",
+            "counter",
+            "Errors and warnings reported by the pipeline (camera drop-outs, reopen attempts).",
+            [("", h["errors"])],
+        )
+        metric(
+            "edge_fer_fps", "gauge", "Frames per second over the last 64 frames.", [("", h["fps"])]
+        )
+        metric(
+            "edge_fer_uptime_seconds",
+            "gauge",
+            "Seconds since the run started.",
+            [("", h["uptime_s"])],
+        )
         age = h["last_frame_age_s"]
-        metric("edge_fer_last_frame_age_seconds", "gauge",
-               "Seconds since the last frame (NaN before the first).",
-               [("", float("nan") if age is None else age)])
-        metric("edge_fer_camera_up", "gauge", "1 while the source delivers frames, else 0.",
-               [("", int(cam["state"] == "ok"))])
-        metric("edge_fer_live_clients", "gauge", "Connected live-view clients.",
-               [(f'{{kind="{k}"}}', v) for k, v in h["clients"].items()])
+        metric(
+            "edge_fer_last_frame_age_seconds",
+            "gauge",
+            "Seconds since the last frame (NaN before the first).",
+            [("", float("nan") if age is None else age)],
+        )
+        metric(
+            "edge_fer_camera_up",
+            "gauge",
+            "1 while the source delivers frames, else 0.",
+            [("", int(cam["state"] == "ok"))],
+        )
+        metric(
+            "edge_fer_live_clients",
+            "gauge",
+            "Connected live-view clients.",
+            [(f'{{kind="{k}"}}', v) for k, v in h["clients"].items()],
+        )
         name = "edge_fer_stage_seconds"
         lines.append(f"# HELP {name} Time per frame spent in each pipeline stage.")
         lines.append(f"# TYPE {name} histogram")

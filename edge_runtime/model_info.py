@@ -20,6 +20,7 @@ def file_sha256(path) -> str:
             h.update(block)
     return h.hexdigest()
 
+
 FORMAT_VERSION = 1
 PREFIX = "edge_fer."
 MIN_SIDE, MAX_SIDE = 8, 512  # face input sides a model may declare, in pixels
@@ -131,8 +132,11 @@ class ModelInfo:
         want = (
             [1, self.height, self.width] if self.layout == "NCHW" else [self.height, self.width, 1]
         )
-        names = ("channels", "height", "width") if self.layout == "NCHW" else (
-            "height", "width", "channels")
+        names = (
+            ("channels", "height", "width")
+            if self.layout == "NCHW"
+            else ("height", "width", "channels")
+        )
         if len(shape) != 4:
             raise ModelError(f"{source}: graph input has {len(shape)} dimensions, expected 4")
         for name, got, expected in zip(names, shape[1:], want, strict=True):

@@ -103,8 +103,9 @@ def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
         ty = y - 4 if y - th - base - 4 >= 0 else min(h - 1, y + bh + th + 4)
         tx = max(0, min(x, w - tw - 4))  # keep the label inside the image
         cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 4, ty + base), (60, 220, 60), -1)
-        cv2.putText(out, text, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, text, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA
+        )
     return out
 
 
@@ -143,11 +144,11 @@ class TextWriter(Writer):
         if result.error is not None:
             self._line(f"{result.source}: error: {result.error}")
             return
-        boxes = "; ".join(f"{f.answer} at {list(f.box)}{_seen(f)}"
-                          for f in result.faces)
+        boxes = "; ".join(f"{f.answer} at {list(f.box)}{_seen(f)}" for f in result.faces)
         n = len(result.faces)
-        self._line(f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}"
-                                           if n else "no face"))
+        self._line(
+            f"{result.source}: " + (f"{n} face{'s' if n != 1 else ''}: {boxes}" if n else "no face")
+        )
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         if not self.frames:
@@ -157,13 +158,17 @@ class TextWriter(Writer):
             self._t0 = now
         self._n += 1
         fps = f"{(self._n - 1) / (now - self._t0):5.1f}" if now > self._t0 else "    -"
-        self._line(f"frame {result.frame:5d}  t={result.timestamp:7.2f}s  "
-                   f"{_faces_text(result.faces)}  | {fps} fps")
+        self._line(
+            f"frame {result.frame:5d}  t={result.timestamp:7.2f}s  "
+            f"{_faces_text(result.faces)}  | {fps} fps"
+        )
 
     def summary(self, summary: dict) -> None:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in summary["stage_ms"].items())
-        self._line(f"summary: {summary['frames']} frames, {summary['faces']} faces, "
-                   f"{summary['fps']:.1f} fps; mean ms per frame: {stages}")
+        self._line(
+            f"summary: {summary['frames']} frames, {summary['faces']} faces, "
+            f"{summary['fps']:.1f} fps; mean ms per frame: {stages}"
+        )
 
 
 class JsonLinesWriter(Writer):
@@ -196,11 +201,28 @@ class CsvTimelineWriter(Writer):
     With `rotation`, the timeline is written as segments instead (edge_runtime.rotation),
     each with its header. `note` says what happened, for the user."""
 
-    def __init__(self, path: Path, labels: tuple[str, ...], overwrite: bool = False,
-                 rotation: Rotation | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        labels: tuple[str, ...],
+        overwrite: bool = False,
+        rotation: Rotation | None = None,
+    ) -> None:
         path = Path(path)
-        self.header = ["frame", "timestamp", "faces", "id", "x", "y", "w", "h", "face_score",
-                       "label", "score", *labels]
+        self.header = [
+            "frame",
+            "timestamp",
+            "faces",
+            "id",
+            "x",
+            "y",
+            "w",
+            "h",
+            "face_score",
+            "label",
+            "score",
+            *labels,
+        ]
         self.labels = labels
         self.note: str | None = None
         self.segments = Segments(path, rotation) if rotation and rotation.active else None
@@ -237,8 +259,17 @@ class CsvTimelineWriter(Writer):
                 self._csv.writerow(head + [""] * (8 + len(self.labels)))
             for f in result.faces:
                 seen = "" if f.face_score is None else f"{f.face_score:.4f}"
-                self._csv.writerow(head + [f.id, *f.box, seen, f.label, f"{f.score:.4f}",
-                                           *(f"{f.probs[k]:.4f}" for k in self.labels)])
+                self._csv.writerow(
+                    head
+                    + [
+                        f.id,
+                        *f.box,
+                        seen,
+                        f.label,
+                        f"{f.score:.4f}",
+                        *(f"{f.probs[k]:.4f}" for k in self.labels),
+                    ]
+                )
             self._file.flush()
 
     def close(self) -> None:
@@ -253,8 +284,13 @@ class VideoSaver(Writer):
     """An annotated copy of the stream as a video (.mp4 with mp4v, .avi/.mkv with MJPG);
     with `rotation`, as segments (edge_runtime.rotation)."""
 
-    def __init__(self, path: Path, fps: float | None, overwrite: bool = False,
-                 rotation: Rotation | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fps: float | None,
+        overwrite: bool = False,
+        rotation: Rotation | None = None,
+    ) -> None:
         path = Path(path)
         if path.suffix.lower() not in VIDEO_CODECS:
             raise OutputError(f"{path}: save a stream as .mp4, .avi, .mkv or .webm")
@@ -269,7 +305,8 @@ class VideoSaver(Writer):
         if path.suffix.lower() == ".mp4":
             self.note = ((self.note + "; ") if self.note else "") + (
                 "an .mp4 is unreadable if the run is killed before it closes it; .mkv, .avi "
-                "and .webm (plays in browsers) stay playable")
+                "and .webm (plays in browsers) stay playable"
+            )
         self.fps = fps if fps and fps > 0 else 25.0
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
@@ -325,8 +362,9 @@ class ImageSaver(Writer):
             ensure_writable(self.target, overwrite)
         else:
             if self.target.exists() and not self.target.is_dir():
-                raise OutputError(f"{self.target} is a file; --save needs a directory for "
-                                  "several inputs")
+                raise OutputError(
+                    f"{self.target} is a file; --save needs a directory for several inputs"
+                )
             self.target.mkdir(parents=True, exist_ok=True)
         self._used: set[Path] = set()
 

@@ -110,9 +110,9 @@ class EmotionRecognizer:
         h, w = self.size
         if not len(boxes):
             return np.zeros((0, h, w), np.uint8)
-        return np.stack([
-            crop_face(bgr, tuple(int(round(v)) for v in b), self.margin, size=h) for b in boxes
-        ])
+        return np.stack(
+            [crop_face(bgr, tuple(int(round(v)) for v in b), self.margin, size=h) for b in boxes]
+        )
 
     def _faces(
         self,
@@ -125,14 +125,16 @@ class EmotionRecognizer:
         faces = []
         for i, (b, p) in enumerate(zip(boxes, probs, strict=True)):
             k = int(np.argmax(p))
-            faces.append(Face(
-                box=tuple(int(round(v)) for v in b),
-                label=labels[k] if float(p[k]) >= self.options.min_confidence else UNCERTAIN,
-                score=float(p[k]),
-                probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                id=None if ids is None else ids[i],
-                face_score=None if face_scores is None else float(face_scores[i]),
-            ))
+            faces.append(
+                Face(
+                    box=tuple(int(round(v)) for v in b),
+                    label=labels[k] if float(p[k]) >= self.options.min_confidence else UNCERTAIN,
+                    score=float(p[k]),
+                    probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
+                    id=None if ids is None else ids[i],
+                    face_score=None if face_scores is None else float(face_scores[i]),
+                )
+            )
         return faces
 
     def predict(
@@ -145,8 +147,9 @@ class EmotionRecognizer:
         """
         t0 = time.perf_counter()
         bgr = to_bgr_uint8(_as_image(image))
-        det = self._kept(self.detector.detect(bgr, self.options.still_detect_size,
-                                              self.options.min_face))
+        det = self._kept(
+            self.detector.detect(bgr, self.options.still_detect_size, self.options.min_face)
+        )
         order = np.argsort(det.boxes[:, 0], kind="stable")
         boxes, scores = det.boxes[order], det.scores[order]
         t1 = time.perf_counter()
@@ -155,8 +158,9 @@ class EmotionRecognizer:
         probs = self.classifier.predict_proba(crops) if len(crops) else np.zeros((0, 1))
         t3 = time.perf_counter()
         if timings is not None:
-            timings.update(detect=(t1 - t0) * 1e3, preprocess=(t2 - t1) * 1e3,
-                           infer=(t3 - t2) * 1e3)
+            timings.update(
+                detect=(t1 - t0) * 1e3, preprocess=(t2 - t1) * 1e3, infer=(t3 - t2) * 1e3
+            )
         return self._faces(boxes, probs, face_scores=scores)
 
     def _kept(self, det: Detections) -> Detections:
@@ -232,9 +236,7 @@ class FrameStream:
         """Boxes and tracks of the faces in this frame, and whether it was a full detection."""
         rec, opts, tracker = self.recognizer, self.recognizer.options, self.tracker
         tracker.begin_frame()
-        full = (
-            self._need_full or not tracker.tracks or self._since_full >= opts.detect_every
-        )
+        full = self._need_full or not tracker.tracks or self._since_full >= opts.detect_every
         if full:
             det = rec._kept(rec.detector.detect(bgr, opts.detect_size, opts.min_face))
             tracks = tracker.match(det.boxes, scores=det.scores)
@@ -246,8 +248,9 @@ class FrameStream:
                 if not len(det):
                     continue
                 best = int(np.argmax(iou(t.box[None], det.boxes)[0] + 1e-3 * det.scores))
-                tracks.extend(tracker.match(det.boxes[best : best + 1], [t],
-                                            det.scores[best : best + 1]))
+                tracks.extend(
+                    tracker.match(det.boxes[best : best + 1], [t], det.scores[best : best + 1])
+                )
             # two tracks that converged on one face: keep the older
             tracks.sort(key=lambda t: t.id)
             kept: list = []
@@ -264,8 +267,9 @@ class FrameStream:
         boxes = np.stack([t.box for t in tracks]) if tracks else np.zeros((0, 4), np.float32)
         return boxes, tracks, full
 
-    def process(self, image: np.ndarray, index: int, timestamp: float, read_ms: float = 0.0
-                ) -> FrameResult:
+    def process(
+        self, image: np.ndarray, index: int, timestamp: float, read_ms: float = 0.0
+    ) -> FrameResult:
         """Detect/track, classify (one batch) and smooth one frame."""
         rec = self.recognizer
         t0 = time.perf_counter()
@@ -283,8 +287,12 @@ class FrameStream:
             t = by_id[i]
             t.probs = self.smoother.update(t.probs, p)
             smoothed.append(t.probs)
-        faces = rec._faces(boxes, np.asarray(smoothed).reshape(len(ids), len(rec.labels)), ids,
-                           [t.score for t in tracks])
+        faces = rec._faces(
+            boxes,
+            np.asarray(smoothed).reshape(len(ids), len(rec.labels)),
+            ids,
+            [t.score for t in tracks],
+        )
         t4 = time.perf_counter()
         return FrameResult(
             source=self.source.name,
@@ -306,8 +314,9 @@ class FrameStream:
 
         Iterating opens it too; call this first to tell a bad source from a bad frame."""
         if self.reader is None:
-            self.reader = FrameReader(self.source, on_event=self.on_event,
-                                      backoff=self.reader_backoff)
+            self.reader = FrameReader(
+                self.source, on_event=self.on_event, backoff=self.reader_backoff
+            )
             self.reader.start()
             self.stats = StreamStats()
         return self
@@ -332,8 +341,9 @@ class FrameStream:
                 frame = self.reader.get(self.stop, t_end)
                 if frame is None:
                     break
-                result = self.process(frame.image, frame.index, frame.timestamp,
-                                      (time.perf_counter() - t0) * 1e3)
+                result = self.process(
+                    frame.image, frame.index, frame.timestamp, (time.perf_counter() - t0) * 1e3
+                )
                 self.stats.add(result)
                 for observer in self.observers:
                     observer(result, frame.image)

@@ -49,11 +49,14 @@ class Rotation:
 class Segments:
     """The segments of one output: names, when the current one is due, pruning."""
 
-    def __init__(self, base: Path, rotation: Rotation,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, base: Path, rotation: Rotation, clock: Callable[[], float] = time.time
+    ) -> None:
         self.base, self.rotation, self.clock = Path(base), rotation, clock
         self._pattern = re.compile(
-            re.escape(self.base.stem) + r"-(\d{8}-\d{6})(?:-(\d+))?" + re.escape(self.base.suffix)
+            re.escape(self.base.stem)
+            + r"-(\d{8}-\d{6})(?:-(\d+))?"
+            + re.escape(self.base.suffix)
             + "$"
         )
         self.current: Path | None = None

@@ -48,7 +48,7 @@ def parse_address(text: str) -> tuple[str, int]:
         end = t.find("]:")
         if end < 0:
             raise AddressError(f"--serve {text!r}: write an IPv6 address as [ADDR]:PORT")
-        host, port_text = t[1:end], t[end + 2:]
+        host, port_text = t[1:end], t[end + 2 :]
     elif ":" in t:
         head, port_text = t.rsplit(":", 1)
         host = head or host
@@ -89,8 +89,12 @@ class _Server(ThreadingHTTPServer):
     threads: list[threading.Thread]
 
     def process_request(self, request, client_address) -> None:
-        t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                             name="edge-fer-http-client", daemon=True)
+        t = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="edge-fer-http-client",
+            daemon=True,
+        )
         with self.clients_lock:
             self.threads = [x for x in self.threads if x.is_alive()]
             busy = len(self.threads) >= self.max_clients
@@ -117,8 +121,10 @@ def _refuse(request: socket.socket) -> None:
     """Answer 503 on the accepting thread, never blocking it, and close."""
     try:
         request.setblocking(False)
-        request.send(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                     b"Retry-After: 5\r\nContent-Length: 17\r\n\r\ntoo many clients\n")
+        request.send(
+            b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+            b"Retry-After: 5\r\nContent-Length: 17\r\n\r\ntoo many clients\n"
+        )
     except OSError:
         pass
     finally:
@@ -209,8 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(h).encode()
             self._send(200 if h["status"] == "ok" else 503, "application/json", body)
         elif path == "/metrics":
-            self._send(200, "text/plain; version=0.0.4; charset=utf-8",
-                       hub.prometheus().encode())
+            self._send(200, "text/plain; version=0.0.4; charset=utf-8", hub.prometheus().encode())
         elif path == "/snapshot.jpg":
             jpeg = hub.snapshot()
             if jpeg is None:
@@ -238,8 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
                 jpeg, sent = hub.jpeg, hub.jpeg_seq
             if jpeg is None:
                 continue
-            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n").encode()
+            head = (
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+            ).encode()
             self.wfile.write(head + jpeg + b"\r\n")
 
     def _events(self) -> None:
@@ -284,10 +290,17 @@ class LiveServer:
 
     `log` receives one line per event (client connected or gone)."""
 
-    def __init__(self, host: str, port: int, labels: tuple[str, ...] | list[str],
-                 max_fps: float = 10.0, write_timeout: float = 10.0,
-                 log: Callable[[str], None] | None = None, hub: FrameHub | None = None,
-                 max_clients: int = 32) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        labels: tuple[str, ...] | list[str],
+        max_fps: float = 10.0,
+        write_timeout: float = 10.0,
+        log: Callable[[str], None] | None = None,
+        hub: FrameHub | None = None,
+        max_clients: int = 32,
+    ) -> None:
         self.hub = hub or FrameHub(labels, max_fps=max_fps)
         self.host, self.port = host, port
         self.write_timeout = write_timeout
@@ -320,8 +333,12 @@ class LiveServer:
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self.hub.start()
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="edge-fer-http", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="edge-fer-http",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

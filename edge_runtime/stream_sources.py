@@ -330,8 +330,10 @@ class FrameReader:
             try:
                 self.source.open()
             except SourceError as e:
-                self.on_event(f"reopen attempt {attempt} failed ({e}); next in "
-                              f"{min(first * 2**attempt, most):g} s")
+                self.on_event(
+                    f"reopen attempt {attempt} failed ({e}); next in "
+                    f"{min(first * 2**attempt, most):g} s"
+                )
                 continue
             ok, frame = self.source.read()
             if ok and frame is not None:

@@ -123,8 +123,10 @@ def render_markdown(card: dict) -> str:
                 "",
             ]
         elif cv and members:
-            lines += [f"`{b['model']}` comes from a k-fold run: the k-fold below scores its "
-                      "fold models.", ""]
+            lines += [
+                f"`{b['model']}` comes from a k-fold run: the k-fold below scores its fold models.",
+                "",
+            ]
         if b.get("init") and not members:
             lines += [f"Fine-tuned from {_init_source(b['init'])}.", ""]
         if cv:
@@ -148,8 +150,10 @@ def render_markdown(card: dict) -> str:
         ]
     n_nets = card.get("networks", len(members) or 1)
     if n_nets > 1 and not members:
-        lines += [f"An ensemble of {n_nets} networks: its output is the mean of their "
-                  "probabilities.", ""]
+        lines += [
+            f"An ensemble of {n_nets} networks: its output is the mean of their probabilities.",
+            "",
+        ]
     if members:
         lines += [
             f"An ensemble of {n_nets} networks from {len(members)} training runs: its output "

@@ -143,8 +143,10 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path) -> float:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
-        print("usage: python -m export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR",
-              file=sys.stderr)
+        print(
+            "usage: python -m export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR",
+            file=sys.stderr,
+        )
         return 2
     try:
         diff = write_run(Path(argv[0]), Path(argv[1]), Path(argv[2]))

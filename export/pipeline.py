@@ -113,8 +113,10 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
     owner = block if block.get("cv") else block.get("teacher") or {}
     if owner.get("cv"):
         teacher = Path(owner.get("path", ""))
-        run_dir = keras_path.parent if owner is block else (
-            teacher if teacher.is_dir() else teacher.parent
+        run_dir = (
+            keras_path.parent
+            if owner is block
+            else (teacher if teacher.is_dir() else teacher.parent)
         )
         owner["cv"] = kfold_on_task(run_dir, full, tuple(classes))
         if owner["cv"] is None:
@@ -131,10 +133,14 @@ def _training_blocks(paths, member_metrics, full, classes, columns) -> dict:
         _training_block(p, m, full, classes, columns)
         for p, m in zip(paths, member_metrics, strict=True)
     ]
-    return {"training": blocks[0]} if len(blocks) == 1 else {
-        "training": blocks[0],
-        "members": [{"model": str(p), **b} for p, b in zip(paths, blocks, strict=True)],
-    }
+    return (
+        {"training": blocks[0]}
+        if len(blocks) == 1
+        else {
+            "training": blocks[0],
+            "members": [{"model": str(p), **b} for p, b in zip(paths, blocks, strict=True)],
+        }
+    )
 
 
 #: settings that say how a run was organised, not what it learns: a --cv run of a recipe
@@ -157,13 +163,16 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
 
     run = run_metrics(str(kfold)) or {}
     if not run.get("cv"):
-        raise ExportError(f"--kfold {kfold}: not a finished --cv run (its metrics.json has no "
-                          "k-fold)")
+        raise ExportError(
+            f"--kfold {kfold}: not a finished --cv run (its metrics.json has no k-fold)"
+        )
     match = None
     for path, m in zip(paths, member_metrics, strict=True):
         init = (m.get("init") or {}).get("path")
-        for model, start_of, metrics in ((path, None, m),
-                                         (init, path, run_metrics(init) if init else None)):
+        for model, start_of, metrics in (
+            (path, None, m),
+            (init, path, run_metrics(init) if init else None),
+        ):
             if match is None and metrics and _recipe(metrics) == _recipe(run):
                 match = {"recipe_of": str(model), "start_of": str(start_of) if start_of else None}
     if match is None:
@@ -173,8 +182,10 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
         )
     cv = kfold_on_task(Path(kfold), full, tuple(classes))
     if cv is None:
-        raise ExportError(f"--kfold {kfold}: cannot be scored: a fold model is missing or it "
-                          "was trained on other data than --calibration")
+        raise ExportError(
+            f"--kfold {kfold}: cannot be scored: a fold model is missing or it "
+            "was trained on other data than --calibration"
+        )
     return {"run": str(kfold), "command": run.get("command"), **match, "cv": cv}
 
 
@@ -228,8 +239,10 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
     if len(label_sets) != 1 or () in label_sets:
         raise ExportError(
             "an ensemble needs models trained on the same labels, each with its metrics.json: "
-            + "; ".join(f"{p}: {','.join(m.get('labels') or ['unknown'])}"
-                        for p, m in zip(paths, metrics, strict=True))
+            + "; ".join(
+                f"{p}: {','.join(m.get('labels') or ['unknown'])}"
+                for p, m in zip(paths, metrics, strict=True)
+            )
         )
     archs = [m.get("arch") or model.name for m, model in zip(metrics, members, strict=True)]
     return ensemble(members, "_".join(archs)), metrics
@@ -277,7 +290,8 @@ def run_export(opts: ExportOptions) -> dict:
         raise ExportError(str(e)) from None
     recipe_kfold = (
         _recipe_kfold(opts.kfold, opts.keras_paths, member_metrics, full, classes)
-        if opts.kfold else None
+        if opts.kfold
+        else None
     )
     pool, evaluation, eval_name, final = _pick_splits(ds)
     calib_idx = calibration_sample(pool.labels, opts.calibration_images)
@@ -312,8 +326,7 @@ def run_export(opts: ExportOptions) -> dict:
             probs = model_fn(x)
             return probs if columns is None else task_probs(probs, labels, classes)
 
-        progress(f"checking the fp32 ONNX against Keras on {eval_name} "
-                 f"({len(evaluation)} images)")
+        progress(f"checking the fp32 ONNX against Keras on {eval_name} ({len(evaluation)} images)")
         keras_eval = keras_fn(evaluation.images)
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
@@ -336,8 +349,10 @@ def run_export(opts: ExportOptions) -> dict:
                 f"{parity['keras_fp32_top1_identical']}"
             )
 
-        progress(f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
-                 f"{len(calib)} images and scored on {eval_name}")
+        progress(
+            f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
+            f"{len(calib)} images and scored on {eval_name}"
+        )
         pre_tmp = tmp / "pre.onnx"
         preprocess(fp32_tmp, pre_tmp)
         one = evaluation.images[:1][:, None].astype(np.float32)
@@ -370,8 +385,10 @@ def run_export(opts: ExportOptions) -> dict:
                 }
             )
             sessions[cand.name] = clf
-        progress(f"timing fp32 and the int8 candidates, batch 1, one thread "
-                 f"({opts.latency_runs} runs each)")
+        progress(
+            f"timing fp32 and the int8 candidates, batch 1, one thread "
+            f"({opts.latency_runs} runs each)"
+        )
         timings = interleaved(
             {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
             runs=opts.latency_runs,
@@ -430,8 +447,14 @@ def run_export(opts: ExportOptions) -> dict:
                 ),
             }
         shipped = chosen if write_int8 else {"path": fp32_tmp, "probs": fp32_eval}
-        sure = _confidence(full, eval_name, classes, shipped["probs"], evaluation.labels,
-                           EmotionClassifier(shipped["path"]).predict_proba)
+        sure = _confidence(
+            full,
+            eval_name,
+            classes,
+            shipped["probs"],
+            evaluation.labels,
+            EmotionClassifier(shipped["path"]).predict_proba,
+        )
         parity.update(
             int8_fp32_top1_agreement=chosen["agreement"],
             int8_accuracy_drop_points=chosen["drop_points"],

@@ -29,8 +29,9 @@ def kernel(sigma: float) -> np.ndarray:
 
 def border_gain(sigma: float, shape: tuple[int, int]) -> np.ndarray:
     """1 / (kernel mass inside the image) per pixel, [H, W]."""
-    ones = cv2.filter2D(np.ones(shape, np.float32), -1, kernel(sigma),
-                        borderType=cv2.BORDER_CONSTANT)
+    ones = cv2.filter2D(
+        np.ones(shape, np.float32), -1, kernel(sigma), borderType=cv2.BORDER_CONSTANT
+    )
     return (1.0 / ones).astype(np.float32)
 
 

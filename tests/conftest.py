@@ -15,8 +15,9 @@ SAMPLES = SHARED / "samples"
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
-def build_tiny_onnx_model(path: Path, labels: tuple[str, ...] = FER7, layout: str = "NCHW",
-                          face_margin: float = 0.0) -> Path:
+def build_tiny_onnx_model(
+    path: Path, labels: tuple[str, ...] = FER7, layout: str = "NCHW", face_margin: float = 0.0
+) -> Path:
     """Write a small valid edge-fer model: input "image" float [N,1,48,48] (or NHWC) raw
     0..255, 4x4 average pooling, Flatten, Gemm with fixed deterministic weights, Softmax,
     output "probabilities"; metadata from ModelInfo. Deterministic and brightness-dependent,
@@ -38,8 +39,9 @@ def build_tiny_onnx_model(path: Path, labels: tuple[str, ...] = FER7, layout: st
         x = "nchw"
     nodes += [
         helper.make_node("Mul", [x, "scale"], ["scaled"]),
-        helper.make_node("AveragePool", ["scaled"], ["pooled"], kernel_shape=[4, 4],
-                         strides=[4, 4]),
+        helper.make_node(
+            "AveragePool", ["scaled"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]
+        ),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "W", "B"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
@@ -57,8 +59,13 @@ def build_tiny_onnx_model(path: Path, labels: tuple[str, ...] = FER7, layout: st
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
-    info = ModelInfo(labels=tuple(labels), task="fer7" if len(labels) == 7 else "_".join(labels),
-                     layout=layout, face_margin=face_margin, card={"note": "test fixture"})
+    info = ModelInfo(
+        labels=tuple(labels),
+        task="fer7" if len(labels) == 7 else "_".join(labels),
+        layout=layout,
+        face_margin=face_margin,
+        card={"note": "test fixture"},
+    )
     helper.set_model_props(model, info.to_metadata())
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

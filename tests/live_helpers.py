@@ -21,8 +21,9 @@ def get_json(url: str, timeout: float = 10.0) -> dict:
     return json.loads(get(url, timeout)[2])
 
 
-def open_stream(host: str, port: int, path: str, timeout: float = 10.0
-                ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def open_stream(
+    host: str, port: int, path: str, timeout: float = 10.0
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     conn.request("GET", path)
     resp = conn.getresponse()

@@ -75,8 +75,22 @@ def check_latency_row(r: dict) -> None:
 @pytest.fixture(scope="module")
 def full_run(tiny_pair, small_zip, clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_out") / "bench"
-    res = cli(tiny_pair, *FAST, "--threads", "1,2", "--batch", "1,4", "--data", small_zip,
-              "--video", clip, "--video-passes", "1", "--out", out)
+    res = cli(
+        tiny_pair,
+        *FAST,
+        "--threads",
+        "1,2",
+        "--batch",
+        "1,4",
+        "--data",
+        small_zip,
+        "--video",
+        clip,
+        "--video-passes",
+        "1",
+        "--out",
+        out,
+    )
     assert res.exit_code == 0, res.output
     return out, res
 
@@ -123,8 +137,15 @@ def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
     assert "| model | format | threads | batch | p50 ms |" in res.stdout
     assert "## Video pipeline" in res.stdout and "tracking with a full detection" in res.stdout
     page = (out / "results.md").read_text()
-    for part in ("```sh\nedge-fer bench ", "## System", "- CPU: ", "## Method",
-                 "interleaved rounds", "![pareto.png](pareto.png)", "## Model files"):
+    for part in (
+        "```sh\nedge-fer bench ",
+        "## System",
+        "- CPU: ",
+        "## Method",
+        "interleaved rounds",
+        "![pareto.png](pareto.png)",
+        "## Model files",
+    ):
         assert part in page, part
     files = parse_files_table(page)
     assert {f["format"] for f in files} == {"fp32", "int8"}
@@ -143,8 +164,19 @@ def test_json_lines_have_the_required_keys(tiny_pair):
 
 
 def test_results_md_flag_names_the_page_and_nothing_is_overwritten(tiny_pair, tmp_path):
-    args = [tiny_pair, "--formats", "int8", "--threads", "1", "--batch", "1", *FAST,
-            "--out", tmp_path, "--results-md"]
+    args = [
+        tiny_pair,
+        "--formats",
+        "int8",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        *FAST,
+        "--out",
+        tmp_path,
+        "--results-md",
+    ]
     assert cli(*args).exit_code == 0
     assert (tmp_path / "RESULTS.md").is_file() and not (tmp_path / "results.md").exists()
     assert not (tmp_path / "pareto.png").exists()  # no --data: no accuracy to plot
@@ -155,27 +187,32 @@ def test_results_md_flag_names_the_page_and_nothing_is_overwritten(tiny_pair, tm
     assert cli(*args, "--overwrite").exit_code == 0
 
 
-def test_plots_are_skipped_with_a_note_without_matplotlib(tiny_pair, small_zip, tmp_path,
-                                                          monkeypatch):
+def test_plots_are_skipped_with_a_note_without_matplotlib(
+    tiny_pair, small_zip, tmp_path, monkeypatch
+):
     monkeypatch.setattr("train.bench_plots._pyplot", lambda: None)
-    res = cli(tiny_pair, "--threads", "1", "--batch", "1", *FAST, "--data", small_zip,
-              "--out", tmp_path)
+    res = cli(
+        tiny_pair, "--threads", "1", "--batch", "1", *FAST, "--data", small_zip, "--out", tmp_path
+    )
     assert res.exit_code == 0, res.output
     assert "matplotlib is not installed" in res.output
     assert not list(tmp_path.glob("*.png")) and (tmp_path / "results.md").is_file()
     assert "![" not in (tmp_path / "results.md").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.onnx"], "missing.onnx: model file not found"),
-    (["{model}", "--formats", "fp16"], "--formats: unknown format fp16"),
-    (["{model}", "--threads", "0"], "--threads"),
-    (["{model}", "--batch", "x"], "--batch"),
-    (["{model}", "--data", "nowhere.zip"], "--data nowhere.zip"),
-    (["{model}", "--video", "nowhere.mp4"], "--video nowhere.mp4"),
-    (["nosuchmodel"], "nosuchmodel: no such bundled model"),
-    (["{model}", "--detect-sizes", "640"], "--detect-sizes: '640' is not WIDTHxHEIGHT"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.onnx"], "missing.onnx: model file not found"),
+        (["{model}", "--formats", "fp16"], "--formats: unknown format fp16"),
+        (["{model}", "--threads", "0"], "--threads"),
+        (["{model}", "--batch", "x"], "--batch"),
+        (["{model}", "--data", "nowhere.zip"], "--data nowhere.zip"),
+        (["{model}", "--video", "nowhere.mp4"], "--video nowhere.mp4"),
+        (["nosuchmodel"], "nosuchmodel: no such bundled model"),
+        (["{model}", "--detect-sizes", "640"], "--detect-sizes: '640' is not WIDTHxHEIGHT"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors(tiny_pair, args, message):
     res = cli(*[a.format(model=tiny_pair) for a in args])
     assert res.exit_code == 2
@@ -184,12 +221,28 @@ def test_bad_inputs_are_one_line_errors(tiny_pair, args, message):
 
 
 def test_detectors_are_timed_at_each_frame_size(tiny_pair, tmp_path):
-    res = cli(tiny_pair, "--formats", "fp32", "--threads", "1", "--batch", "1", *FAST,
-              "--detect-sizes", "320x240,640x360", "--out", tmp_path)
+    res = cli(
+        tiny_pair,
+        "--formats",
+        "fp32",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        *FAST,
+        "--detect-sizes",
+        "320x240,640x360",
+        "--out",
+        tmp_path,
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads((tmp_path / "results.json").read_text())["detectors"]
     assert [(r["detector"], r["width"], r["height"]) for r in rows] == [
-        ("yunet", 320, 240), ("yunet", 640, 360), ("haar", 320, 240), ("haar", 640, 360)]
+        ("yunet", 320, 240),
+        ("yunet", 640, 360),
+        ("haar", 320, 240),
+        ("haar", 640, 360),
+    ]
     assert all(r["p50_ms"] > 0 and r["runs"] >= 10 for r in rows)
     assert all(r["faces"] >= 1 for r in rows if r["detector"] == "yunet")  # the demo's face
     assert "| yunet | 640x360 | 1 |" in (tmp_path / "results.md").read_text()
@@ -212,8 +265,14 @@ def test_merge_contributed_results(full_run, tmp_path):
     shutil.copy(out / "results.json", results / "laptop.json")
     res = cli("--merge", results)
     assert res.exit_code == 0, res.output
-    for part in ("## Devices", "| laptop |", "| pi5 |", "## Latency and accuracy",
-                 "## Video pipeline", "- pi5, tiny: tracking"):
+    for part in (
+        "## Devices",
+        "| laptop |",
+        "| pi5 |",
+        "## Latency and accuracy",
+        "## Video pipeline",
+        "- pi5, tiny: tracking",
+    ):
         assert part in res.stdout, part
     (results / "broken.json").write_text("{not json")
     res = cli("--merge", results, "--out", tmp_path)
@@ -224,8 +283,9 @@ def test_merge_contributed_results(full_run, tmp_path):
 
 
 def test_bench_without_out_loads_no_tensorflow_or_matplotlib(tiny_pair):
-    got = run_in_fresh_python(["bench", str(tiny_pair), "--runs", "3", "--warmup", "0",
-                               "--threads", "1", "--batch", "1"])
+    got = run_in_fresh_python(
+        ["bench", str(tiny_pair), "--runs", "3", "--warmup", "0", "--threads", "1", "--batch", "1"]
+    )
     assert got == {"code": 0, "heavy": []}
 
 
@@ -234,8 +294,9 @@ def test_bench_without_out_loads_no_tensorflow_or_matplotlib(tiny_pair):
 
 def test_interleaved_calls_the_progress_hook_and_clamps_rounds():
     seen = []
-    st = interleaved({"a": lambda: None, "b": lambda: None}, runs=3, warmup=1, rounds=10,
-                     on_block=seen.append)
+    st = interleaved(
+        {"a": lambda: None, "b": lambda: None}, runs=3, warmup=1, rounds=10, on_block=seen.append
+    )
     assert st["a"]["runs"] == 3 and st["b"]["runs"] == 3
     assert seen.count("a") == seen.count("b") == 4  # warm-up + 3 rounds
 
@@ -260,12 +321,16 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def test_cpu_info_reads_x86_and_raspberry_pi_cpuinfo():
-    x86 = ("processor\t: 0\nmodel\t\t: 207\nmodel name\t: Intel(R) Xeon(R)\n"
-           "flags\t\t: fpu avx2 avx512_vnni\n")
+    x86 = (
+        "processor\t: 0\nmodel\t\t: 207\nmodel name\t: Intel(R) Xeon(R)\n"
+        "flags\t\t: fpu avx2 avx512_vnni\n"
+    )
     got = cpu_info(x86)
     assert got["model"] == "Intel(R) Xeon(R)" and got["flags"] == ["avx2", "avx512_vnni"]
-    pi = ("processor\t: 0\nFeatures\t: fp asimd evtstrm asimddp\nCPU part\t: 0xd0b\n\n"
-          "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
+    pi = (
+        "processor\t: 0\nFeatures\t: fp asimd evtstrm asimddp\nCPU part\t: 0xd0b\n\n"
+        "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+    )
     got = cpu_info(pi)
     assert got["model"] == "Raspberry Pi 5 Model B Rev 1.0, Cortex-A76"
     assert got["flags"] == ["asimd", "asimddp"]
@@ -276,22 +341,53 @@ def test_cpu_info_reads_x86_and_raspberry_pi_cpuinfo():
 
 @pytest.mark.shared
 def test_video_rows_on_the_shared_sample_video(tiny_pair, shared_samples):
-    res = cli(tiny_pair, "--formats", "int8", "--threads", "1", "--batch", "1", "--runs", "2",
-              "--warmup", "0", "--video", shared_samples / "test.mp4", "--video-frames", "20",
-              "--video-passes", "1", "--json")
+    res = cli(
+        tiny_pair,
+        "--formats",
+        "int8",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--video",
+        shared_samples / "test.mp4",
+        "--video-frames",
+        "20",
+        "--video-passes",
+        "1",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     video = {r["setting"]: r for r in rows if r["kind"] == "video"}
     assert video["default"]["faces_per_frame"] > 0.5  # one person talking
-    assert video["default"]["full_detection_share"] < video["detect-every-frame"][
-        "full_detection_share"] == 1.0
+    assert (
+        video["default"]["full_detection_share"]
+        < video["detect-every-frame"]["full_detection_share"]
+        == 1.0
+    )
     assert SAMPLES.name in video["default"]["video"]
 
 
 @pytest.mark.slow
 def test_keras_rows_beside_onnx(exported, trained_run):
-    res = cli(exported / "happy_sad.int8.onnx", f"happy_sad={trained_run / 'model.keras'}",
-              "--threads", "1", "--batch", "1", "--runs", "4", "--warmup", "1", "--json")
+    res = cli(
+        exported / "happy_sad.int8.onnx",
+        f"happy_sad={trained_run / 'model.keras'}",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--runs",
+        "4",
+        "--warmup",
+        "1",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     assert sorted(r["format"] for r in rows) == ["fp32", "int8", "keras-call", "keras-predict"]
@@ -302,13 +398,36 @@ def test_keras_rows_beside_onnx(exported, trained_run):
 
 
 @pytest.mark.slow
-def test_keras_rows_beside_a_flip_averaging_onnx_are_told_apart(trained_run, synthetic_zip,
-                                                                 tmp_path):
-    res = CliRunner().invoke(app, ["export", str(trained_run / "model.keras"), "--calibration",
-                                   str(synthetic_zip), "--out", str(tmp_path), "--tta", "--force"])
+def test_keras_rows_beside_a_flip_averaging_onnx_are_told_apart(
+    trained_run, synthetic_zip, tmp_path
+):
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(trained_run / "model.keras"),
+            "--calibration",
+            str(synthetic_zip),
+            "--out",
+            str(tmp_path),
+            "--tta",
+            "--force",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = cli(tmp_path / "happy_sad.fp32.onnx", f"happy_sad={trained_run / 'model.keras'}",
-              "--threads", "1", "--batch", "1", "--runs", "4", "--warmup", "1", "--json")
+    res = cli(
+        tmp_path / "happy_sad.fp32.onnx",
+        f"happy_sad={trained_run / 'model.keras'}",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--runs",
+        "4",
+        "--warmup",
+        "1",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     assert "happy_sad: its ONNX files average each face with its mirror image" in res.stderr
 
@@ -331,11 +450,25 @@ def test_a_tflite_reference_is_timed_and_scored_like_fers_classifier(tmp_path):
     from edge_runtime.labels import FER2013_LABELS
 
     data = write_synthetic_zip(tmp_path / "d.zip", (2, 2, 3), classes=FER2013_LABELS)
-    res = cli(f"fer={path}", "--threads", "1", "--batch", "1,4", "--runs", "4", "--warmup", "1",
-              "--data", data, "--json")
+    res = cli(
+        f"fer={path}",
+        "--threads",
+        "1",
+        "--batch",
+        "1,4",
+        "--runs",
+        "4",
+        "--warmup",
+        "1",
+        "--data",
+        data,
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     assert [(r["model"], r["format"], r["batch"]) for r in rows] == [
-        ("fer", "tflite", 1), ("fer", "tflite", 4)]
+        ("fer", "tflite", 1),
+        ("fer", "tflite", 4),
+    ]
     assert all(r["p50_ms"] > 0 and r["eval_n"] == 21 for r in rows)  # 3 PrivateTest per class
     assert rows[0]["labels"] == list(FER2013_LABELS) and rows[0]["accuracy"] is not None

@@ -29,8 +29,10 @@ def mismatches(page: str, models_dir: Path) -> list[str]:
             continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if row["bytes"] != path.stat().st_size or row["sha256"] != digest:
-            problems.append(f"{path.name}: page says {row['bytes']} bytes, {row['sha256'][:12]}; "
-                            f"file has {path.stat().st_size} bytes, {digest[:12]}")
+            problems.append(
+                f"{path.name}: page says {row['bytes']} bytes, {row['sha256'][:12]}; "
+                f"file has {path.stat().st_size} bytes, {digest[:12]}"
+            )
     problems += [f"{name}: in the results page but no longer shipped" for name in listed]
     return problems
 
@@ -41,8 +43,9 @@ def test_results_md_matches_the_shipped_models():
     if not RESULTS.is_file():
         pytest.skip(f"{RESULTS.relative_to(REPO)} not generated yet (make results)")
     problems = mismatches(RESULTS.read_text(), MODELS_DIR)
-    assert not problems, ("benchmarks/RESULTS.md is stale, regenerate it with `make results`: "
-                          + "; ".join(problems))
+    assert not problems, (
+        "benchmarks/RESULTS.md is stale, regenerate it with `make results`: " + "; ".join(problems)
+    )
 
 
 def test_the_check_catches_a_changed_model(tiny_onnx_model, tmp_path, monkeypatch):
@@ -54,9 +57,25 @@ def test_the_check_catches_a_changed_model(tiny_onnx_model, tmp_path, monkeypatc
     for module in ("edge_runtime.classifier", "edge_runtime.bench.report"):
         monkeypatch.setattr(f"{module}.MODELS_DIR", models)
     out = tmp_path / "benchmarks"
-    res = CliRunner().invoke(app, ["bench", "--models", "all", "--threads", "1", "--batch", "1",
-                                   "--runs", "3", "--warmup", "0", "--out", str(out),
-                                   "--results-md"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--models",
+            "all",
+            "--threads",
+            "1",
+            "--batch",
+            "1",
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            "--results-md",
+        ],
+    )
     assert res.exit_code == 0, res.output
     page = (out / "RESULTS.md").read_text()
     assert f"`{PREFIX}tiny.int8.onnx`" in page

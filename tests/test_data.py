@@ -220,8 +220,14 @@ def test_shared_fer2013_zip_counts(monkeypatch):
 def test_one_rule_names_the_split_choices_are_made_on_and_the_one_figures_are_reported_on():
     def ds(splits):
         n = len(splits)
-        return Dataset(np.zeros((n, 48, 48), np.uint8), np.zeros(n, np.int64), np.array(splits),
-                       ("happy",), "x", "d")
+        return Dataset(
+            np.zeros((n, 48, 48), np.uint8),
+            np.zeros(n, np.int64),
+            np.array(splits),
+            ("happy",),
+            "x",
+            "d",
+        )
 
     fer = ds(["Training", "PublicTest", "PrivateTest"])
     assert (fer.choice_split(), fer.report_split()) == ("PublicTest", "PrivateTest")

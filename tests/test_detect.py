@@ -63,8 +63,10 @@ def test_shrink_keeps_small_images():
 
 
 def test_nested_boxes_are_suppressed():
-    det = Detections(np.array([[0, 0, 100, 100], [30, 30, 20, 20], [200, 0, 50, 50]],
-                              np.float32), np.ones(3, np.float32))
+    det = Detections(
+        np.array([[0, 0, 100, 100], [30, 30, 20, 20], [200, 0, 50, 50]], np.float32),
+        np.ones(3, np.float32),
+    )
     out = suppress_nested(det)
     assert out.boxes.tolist() == [[0, 0, 100, 100], [200, 0, 50, 50]]
 
@@ -100,12 +102,15 @@ def test_yunet_loads_the_bundled_model(yunet_model):
     assert len(det.detect(np.full((240, 320, 3), 128, np.uint8))) == 0
 
 
-@pytest.mark.parametrize("image", [
-    np.zeros((10, 12), np.uint8),
-    np.zeros((10, 12, 1), np.uint8),
-    np.zeros((10, 12, 4), np.uint8),
-    np.zeros((10, 12, 3), np.uint16),
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((10, 12), np.uint8),
+        np.zeros((10, 12, 1), np.uint8),
+        np.zeros((10, 12, 4), np.uint8),
+        np.zeros((10, 12, 3), np.uint16),
+    ],
+)
 def test_to_bgr_uint8(image):
     out = to_bgr_uint8(image)
     assert out.shape == (10, 12, 3) and out.dtype == np.uint8

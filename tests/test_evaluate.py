@@ -17,10 +17,14 @@ from edge_runtime.cli import app
 from edge_runtime.labels import task_probs
 
 # a CK+-style set: no neutral, no fear, other names, and contempt, which no model predicts
-CKPLUS = {"anger": 6, "disgusted": 5, "happiness": 8, "sadness": 7, "surprised": 4,
-          "contempt": 3}
-CANONICAL = {"anger": "angry", "disgusted": "disgust", "happiness": "happy", "sadness": "sad",
-             "surprised": "surprise"}
+CKPLUS = {"anger": 6, "disgusted": 5, "happiness": 8, "sadness": 7, "surprised": 4, "contempt": 3}
+CANONICAL = {
+    "anger": "angry",
+    "disgusted": "disgust",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
+}
 
 
 def _face(seed: int) -> np.ndarray:
@@ -80,15 +84,26 @@ def test_a_subset_of_classes_under_other_names_is_scored_and_the_rest_reported(
 
 
 def test_classes_narrow_the_model_to_a_subset(tiny_onnx_model, ckplus):
-    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus),
-                    "--classes", "happiness,sadness")
+    rep = _evaluate(
+        "--model", str(tiny_onnx_model), "--data", str(ckplus), "--classes", "happiness,sadness"
+    )
     assert rep["labels"] == ["happy", "sad"] and rep["narrowed_to"] == ["happy", "sad"]
     assert rep["n"] == CKPLUS["happiness"] + CKPLUS["sadness"]
     assert set(rep["skipped_classes"]) == {"angry", "disgust", "surprise", "contempt"}
     true, pred = _expected(tiny_onnx_model, ("happy", "sad"))
     assert rep["accuracy"] == pytest.approx(np.mean(true == pred))
-    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
-                                   str(ckplus), "--classes", "happy,sad"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_onnx_model),
+            "--data",
+            str(ckplus),
+            "--classes",
+            "happy,sad",
+        ],
+    )
     assert res.exit_code == 0 and "narrowed to happy, sad (2 of the model's 7" in res.output
     assert "contempt (3 images)" in res.output
 
@@ -97,13 +112,24 @@ def test_nothing_to_score_is_one_line(tiny_onnx_model, tmp_path):
     only = tmp_path / "contempt.zip"
     with zipfile.ZipFile(only, "w") as zf:
         zf.writestr("contempt/a.png", cv2.imencode(".png", _face(1))[1])
-    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
-                                   str(only)])
+    res = CliRunner().invoke(
+        app, ["evaluate", "--model", str(tiny_onnx_model), "--data", str(only)]
+    )
     assert res.exit_code == 2
     assert "none of its classes (contempt) is one the model scores" in res.output
     assert len(res.output.strip().splitlines()) == 1
-    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
-                                   str(only), "--classes", "happy,contempt"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_onnx_model),
+            "--data",
+            str(only),
+            "--classes",
+            "happy,contempt",
+        ],
+    )
     assert res.exit_code == 2 and "--classes" in res.output
 
 
@@ -120,8 +146,16 @@ def test_min_confidence_reports_what_answering_only_sure_faces_does(tiny_onnx_mo
             else:
                 sure["other"].append(p.max())
     t = float(np.median(sure["task"]))
-    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus), "--classes",
-                    "happy,sad", "--min-confidence", str(t))
+    rep = _evaluate(
+        "--model",
+        str(tiny_onnx_model),
+        "--data",
+        str(ckplus),
+        "--classes",
+        "happy,sad",
+        "--min-confidence",
+        str(t),
+    )
     c = rep["confidence"]
     answered = np.array(sure["task"]) >= t
     assert c["min_confidence"] == t and c["answered"] == pytest.approx(answered.mean())
@@ -129,8 +163,21 @@ def test_min_confidence_reports_what_answering_only_sure_faces_does(tiny_onnx_mo
     assert c["other_faces"] == len(sure["other"]) == 6 + 5 + 4 + 3
     assert c["other_answered"] == pytest.approx(np.mean(np.array(sure["other"]) >= t))
     assert "confidence" not in _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
-    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx_model), "--data",
-                                   str(ckplus), "--classes", "happy,sad", "--min-confidence",
-                                   str(t)])
-    assert f"--min-confidence {t}: answers {100 * answered.mean():.1f}% of these faces" in \
-        res.output and "of the 18 faces of other classes" in res.output
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_onnx_model),
+            "--data",
+            str(ckplus),
+            "--classes",
+            "happy,sad",
+            "--min-confidence",
+            str(t),
+        ],
+    )
+    assert (
+        f"--min-confidence {t}: answers {100 * answered.mean():.1f}% of these faces" in res.output
+        and "of the 18 faces of other classes" in res.output
+    )

@@ -44,10 +44,17 @@ def test_graph_names_dynamic_batch_and_metadata(exported):
 
 
 def test_export_says_each_step_on_a_terminal_and_keeps_stdout_for_results(
-        trained_run, synthetic_zip, tmp_path, monkeypatch):
+    trained_run, synthetic_zip, tmp_path, monkeypatch
+):
     monkeypatch.setattr("edge_runtime.terminal.is_terminal", lambda: True)
-    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
-                  "--out", str(tmp_path), "--force")
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--force",
+    )
     assert res.exit_code == 0, res.output
     steps = [line for line in res.stderr.splitlines() if line.startswith("edge-fer: ")]
     for step in ("converting", "checking the fp32 ONNX", "quantizing to int8", "timing fp32"):
@@ -107,24 +114,42 @@ def test_int8_choice_is_the_fastest_unless_a_near_tie_is_more_accurate():
     from export.quantize import TIME_TIE, choose
 
     def row(name, ms, acc, agree=0.99, passes=True):
-        return {"candidate": name, "p50_ms": ms, "accuracy": acc, "agreement": agree,
-                "passes": passes}
+        return {
+            "candidate": name,
+            "p50_ms": ms,
+            "accuracy": acc,
+            "agreement": agree,
+            "passes": passes,
+        }
 
     near = 2.0 * (1 + TIME_TIE / 2)
     assert choose([row("QDQ", 2.0, 0.93), row("QOp", near, 0.94)])["candidate"] == "QOp"
-    assert choose([row("QDQ", 2.0, 0.93), row("QOp", 2.0 * (1 + 2 * TIME_TIE), 0.94)]
-                  )["candidate"] == "QDQ"
+    assert (
+        choose([row("QDQ", 2.0, 0.93), row("QOp", 2.0 * (1 + 2 * TIME_TIE), 0.94)])["candidate"]
+        == "QDQ"
+    )
     # a failing candidate is never kept over a passing one, however fast or accurate
-    assert choose([row("QDQ", 2.0, 0.93), row("QOp", 1.0, 0.95, passes=False)]
-                  )["candidate"] == "QDQ"
+    assert (
+        choose([row("QDQ", 2.0, 0.93), row("QOp", 1.0, 0.95, passes=False)])["candidate"] == "QDQ"
+    )
     # none passing: the one that agrees most with fp32 (exported only with --force)
-    assert choose([row("QDQ", 2.0, 0.93, 0.90, False), row("QOp", 1.0, 0.95, 0.80, False)]
-                  )["candidate"] == "QDQ"
+    assert (
+        choose([row("QDQ", 2.0, 0.93, 0.90, False), row("QOp", 1.0, 0.95, 0.80, False)])[
+            "candidate"
+        ]
+        == "QDQ"
+    )
 
 
-CV = {"folds": 5, "repeats": 2, "accuracy_mean": 0.9, "accuracy_std": 0.01, "macro_f1_mean": 0.89,
-      "macro_f1_std": 0.01,
-      "per_fold": [{"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}]}
+CV = {
+    "folds": 5,
+    "repeats": 2,
+    "accuracy_mean": 0.9,
+    "accuracy_std": 0.01,
+    "macro_f1_mean": 0.89,
+    "macro_f1_std": 0.01,
+    "per_fold": [{"repeat": 1, "fold": 1, "n": 100, "accuracy": 0.9, "macro_f1": 0.89}],
+}
 
 
 def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(exported):
@@ -132,16 +157,23 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
     assert "No k-fold estimate" in render_markdown(card)
-    card["training"]["teacher"] = {"path": "runs/cv/model.keras", "command": "edge-fer train T",
-                                   "cv": CV}
+    card["training"]["teacher"] = {
+        "path": "runs/cv/model.keras",
+        "command": "edge-fer train T",
+        "cv": CV,
+    }
     md = render_markdown(card)
     assert "No k-fold estimate" not in md
     assert "Distilled from `runs/cv/model.keras`, trained by `edge-fer train T`" in md
     assert "(5 folds x 2 repeats): accuracy 90.00% +- 1.00" in md
-    card["training"]["init"] = {"path": "runs/others/model.keras", "labels": ["angry", "fear"],
-                                "command": "edge-fer train B"}
-    assert ("Fine-tuned from `runs/others/model.keras` (trained on angry, fear by "
-            "`edge-fer train B`)") in render_markdown(card)
+    card["training"]["init"] = {
+        "path": "runs/others/model.keras",
+        "labels": ["angry", "fear"],
+        "command": "edge-fer train B",
+    }
+    assert (
+        "Fine-tuned from `runs/others/model.keras` (trained on angry, fear by `edge-fer train B`)"
+    ) in render_markdown(card)
 
 
 def test_ensemble_card_reports_the_kfold_of_any_member(exported):
@@ -156,12 +188,17 @@ def test_ensemble_card_reports_the_kfold_of_any_member(exported):
     md = render_markdown(card)
     assert "No k-fold estimate" not in md and "(5 folds x 2 repeats): accuracy 90.00%" in md
     assert "`runs/cv/model.keras` comes from a k-fold run" in md
-    student = {"model": "runs/s/model.keras", "command": "edge-fer train S",
-               "teacher": {"path": "runs/cv", "command": "edge-fer train --cv 5", "cv": CV}}
+    student = {
+        "model": "runs/s/model.keras",
+        "command": "edge-fer train S",
+        "teacher": {"path": "runs/cv", "command": "edge-fer train --cv 5", "cv": CV},
+    }
     card["members"] = [plain, student]
     md = render_markdown(card)
-    assert ("`runs/s/model.keras` was distilled from `runs/cv`, trained by `edge-fer train --cv "
-            "5`: the k-fold below scores its fold models.") in md
+    assert (
+        "`runs/s/model.keras` was distilled from `runs/cv`, trained by `edge-fer train --cv "
+        "5`: the k-fold below scores its fold models."
+    ) in md
     card["members"] = [plain, plain]
     assert "No k-fold estimate" in render_markdown(card)
 
@@ -172,8 +209,9 @@ def test_committed_cards_are_their_json_rendered():
     from export.card import render_markdown
 
     root = Path(__file__).resolve().parents[1]
-    cards = [p for d in ("edge_runtime/models", "benchmarks")
-             for p in (root / d).rglob("*.card.json")]
+    cards = [
+        p for d in ("edge_runtime/models", "benchmarks") for p in (root / d).rglob("*.card.json")
+    ]
     assert len(cards) >= 2
     for card in cards:
         md = card.with_name(card.name.removesuffix(".card.json") + ".md")
@@ -215,8 +253,15 @@ def test_same_inputs_give_identical_files(exported, trained_run, synthetic_zip, 
 
 
 def test_flip_tta_is_baked_into_the_graph(exported, trained_run, synthetic_zip, tmp_path):
-    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
-                  "--out", str(tmp_path), "--force", "--tta")
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--force",
+        "--tta",
+    )
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "happy_sad.card.json").read_text())
     assert card["flip_tta"] and card["parity"]["keras_fp32_max_abs_diff"] <= 1e-4
@@ -244,35 +289,59 @@ def test_smoothing_keeps_flat_images_flat_and_matches_in_numpy_and_tensorflow():
 def test_smoothing_is_baked_into_the_graph(exported, trained_run, synthetic_zip, tmp_path):
     from export.smoothing import smooth
 
-    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
-                  "--out", str(tmp_path), "--force", "--smooth", "0.8")
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--force",
+        "--smooth",
+        "0.8",
+    )
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "happy_sad.card.json").read_text())
     assert card["smooth_sigma"] == 0.8 and card["parity"]["keras_fp32_max_abs_diff"] <= 1e-4
-    assert "input smoothed in the graph (Gaussian, sigma 0.8 px)" in (
-        tmp_path / "happy_sad.md").read_text()
+    assert (
+        "input smoothed in the graph (Gaussian, sigma 0.8 px)"
+        in (tmp_path / "happy_sad.md").read_text()
+    )
     smoothed = EmotionClassifier(tmp_path / "happy_sad.fp32.onnx")
     plain = EmotionClassifier(exported / "happy_sad.fp32.onnx")
     faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
-    np.testing.assert_allclose(smoothed.predict_proba(faces),
-                               plain.predict_proba(smooth(faces, 0.8)), atol=1e-5)
+    np.testing.assert_allclose(
+        smoothed.predict_proba(faces), plain.predict_proba(smooth(faces, 0.8)), atol=1e-5
+    )
     import onnx
 
     int8 = onnx.load(str(tmp_path / "happy_sad.int8.onnx")).graph
-    fp32_weights = {t.name: tuple(t.dims) for t in int8.initializer
-                    if t.data_type == onnx.TensorProto.FLOAT}
+    fp32_weights = {
+        t.name: tuple(t.dims) for t in int8.initializer if t.data_type == onnx.TensorProto.FLOAT
+    }
     float_convs = [fp32_weights.get(n.input[1]) for n in int8.node if n.op_type == "Conv"]
     assert (1, 1, 7, 7) in float_convs, "the Gaussian (radius 3) stays a float Conv in int8"
-    res = _export(str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
-                  "--out", str(tmp_path / "bad"), "--smooth", "-1")
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path / "bad"),
+        "--smooth",
+        "-1",
+    )
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
 def test_int8_missing_its_bounds_ships_fp32_alone_unless_required(
     trained_run, synthetic_zip, tmp_path
 ):
-    args = [str(trained_run / "model.keras"), "--calibration", str(synthetic_zip),
-            "--max-int8-drop", "-1"]
+    args = [
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--max-int8-drop",
+        "-1",
+    ]
     res = _export(*args, "--out", str(tmp_path / "required"), "--require-int8")
     assert res.exit_code == 2
     assert "int8 misses its bounds" in res.output and "agreement" in res.output
@@ -330,13 +399,36 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     from train.run_dir import load_keras
 
     other = tmp_path / "other"
-    res = CliRunner().invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "poc",
-                                   "--classes", "happy,sad", "--epochs", "1", "--seed", "1",
-                                   "--out", str(other)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "poc",
+            "--classes",
+            "happy,sad",
+            "--epochs",
+            "1",
+            "--seed",
+            "1",
+            "--out",
+            str(other),
+        ],
+    )
     assert res.exit_code == 0, res.output
     members = [trained_run / "model.keras", other / "model.keras"]
-    res = _export(*map(str, members), "--calibration", str(synthetic_zip),
-                  "--out", str(tmp_path / "ens"), "--name", "ens", "--force")
+    res = _export(
+        *map(str, members),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path / "ens"),
+        "--name",
+        "ens",
+        "--force",
+    )
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "ens" / "ens.card.json").read_text())
     single = json.loads((exported / "happy_sad.card.json").read_text())
@@ -357,8 +449,15 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     (swapped / "model.keras").write_bytes((other / "model.keras").read_bytes())
     metrics = json.loads((other / "metrics.json").read_text())
     (swapped / "metrics.json").write_text(json.dumps({**metrics, "labels": ["sad", "happy"]}))
-    res = _export(str(members[0]), str(swapped / "model.keras"), "--calibration",
-                  str(synthetic_zip), "--out", str(tmp_path / "bad"), "--force")
+    res = _export(
+        str(members[0]),
+        str(swapped / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path / "bad"),
+        "--force",
+    )
     assert res.exit_code == 2 and "models trained on the same labels" in res.output, res.output
     assert "Traceback" not in res.output
 
@@ -370,12 +469,38 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     needs_training_stack()
     data = write_synthetic_zip(tmp_path / "three.zip", classes=("happy", "sad", "neutral"))
     run = tmp_path / "cv"
-    res = CliRunner().invoke(app, [
-        "train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
-        "--epochs", "1", "--cv", "2", "--cv-final", "ensemble", "--out", str(run)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--arch",
+            "poc",
+            "--classes",
+            "happy,sad,neutral",
+            "--epochs",
+            "1",
+            "--cv",
+            "2",
+            "--cv-final",
+            "ensemble",
+            "--out",
+            str(run),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = _export(str(run / "model.keras"), "--calibration", str(data), "--classes", "sad,happy",
-                  "--out", str(tmp_path / "m"), "--tta", "--force")
+    res = _export(
+        str(run / "model.keras"),
+        "--calibration",
+        str(data),
+        "--classes",
+        "sad,happy",
+        "--out",
+        str(tmp_path / "m"),
+        "--tta",
+        "--force",
+    )
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "m" / "sad_happy.card.json").read_text())
     assert card["labels"] == ["sad", "happy"]
@@ -392,25 +517,58 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     assert probs.shape == (4, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
     # a student distilled from the run's fold models carries their k-fold, scored the same way
-    res = CliRunner().invoke(app, [
-        "train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
-        "--epochs", "1", "--teacher", str(run), "--out", str(tmp_path / "student")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--arch",
+            "poc",
+            "--classes",
+            "happy,sad,neutral",
+            "--epochs",
+            "1",
+            "--teacher",
+            str(run),
+            "--out",
+            str(tmp_path / "student"),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = _export(str(tmp_path / "student" / "model.keras"), "--calibration", str(data),
-                  "--classes", "sad,happy", "--out", str(tmp_path / "s"), "--force")
+    res = _export(
+        str(tmp_path / "student" / "model.keras"),
+        "--calibration",
+        str(data),
+        "--classes",
+        "sad,happy",
+        "--out",
+        str(tmp_path / "s"),
+        "--force",
+    )
     assert res.exit_code == 0, res.output
     student = json.loads((tmp_path / "s" / "sad_happy.card.json").read_text())
     assert student["training"]["teacher"]["cv"] == cv
 
     # --kfold: a model fine-tuned from a plain run of the k-fold's recipe carries that k-fold,
     # scored the same way and named as the recipe's; a run of another recipe is refused
-    train = ["train", "--data", str(data), "--arch", "poc", "--classes", "happy,sad,neutral",
-             "--epochs", "1"]
+    train = [
+        "train",
+        "--data",
+        str(data),
+        "--arch",
+        "poc",
+        "--classes",
+        "happy,sad,neutral",
+        "--epochs",
+        "1",
+    ]
     plain, tuned = tmp_path / "plain" / "model.keras", tmp_path / "tuned" / "model.keras"
     res = CliRunner().invoke(app, [*train, "--out", str(plain.parent)])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(app, [*train, "--init", str(plain), "--lr", "0.0003",
-                                   "--out", str(tuned.parent)])
+    res = CliRunner().invoke(
+        app, [*train, "--init", str(plain), "--lr", "0.0003", "--out", str(tuned.parent)]
+    )
     assert res.exit_code == 0, res.output
     kfold = ["--calibration", str(data), "--classes", "sad,happy", "--kfold", str(run), "--force"]
     res = _export(str(tuned), *kfold, "--out", str(tmp_path / "k"))
@@ -488,8 +646,11 @@ def test_inspect_and_models(exported):
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["labels"] == ["happy", "sad"] and d["card"]["format"] == "int8"
-    assert d["card"]["macs"] == json.loads((exported / "happy_sad.card.json").read_text())[
-        "macs_per_face"] > 0
+    assert (
+        d["card"]["macs"]
+        == json.loads((exported / "happy_sad.card.json").read_text())["macs_per_face"]
+        > 0
+    )
     res = CliRunner().invoke(app, ["models"])
     assert res.exit_code == 0 and "MACs/face" in res.output, res.output
     res = CliRunner().invoke(app, ["inspect", str(exported / "nope.onnx")])

@@ -50,8 +50,14 @@ def test_folded_batch_norm_and_flip_tta_are_undone(tmp_path):
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
-                               rng.normal(0, 0.1, n), rng.uniform(0.5, 2.0, n)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, n),
+                    rng.normal(0, 0.1, n),
+                    rng.normal(0, 0.1, n),
+                    rng.uniform(0.5, 2.0, n),
+                ]
+            )
         elif type(layer).__name__ == "Dense":
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
@@ -76,7 +82,9 @@ def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
     (tmp_path / "kept" / "model.keras").write_text("mine")
     res = subprocess.run(
         [sys.executable, "-m", "export.from_onnx", str(fp32), str(card), str(tmp_path / "kept")],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [

@@ -34,8 +34,17 @@ def test_fifos_and_devices_are_refused_without_reading_them(tmp_path):
 
 def test_a_batch_goes_on_past_a_fifo(tmp_path, tiny_onnx_model, shared_samples):
     os.mkfifo(tmp_path / "pipe.jpg")
-    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
-                                   str(tmp_path / "pipe.jpg"), str(shared_samples / "justin.jpg")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tiny_onnx_model),
+            "--json",
+            str(tmp_path / "pipe.jpg"),
+            str(shared_samples / "justin.jpg"),
+        ],
+    )
     assert res.exit_code == 1
     assert "not a regular file (a FIFO)" in res.output and '"faces": [{' in res.output
 
@@ -43,8 +52,11 @@ def test_a_batch_goes_on_past_a_fifo(tmp_path, tiny_onnx_model, shared_samples):
 def _tiff(width: int, height: int) -> bytes:
     """A little-endian TIFF header and one directory declaring width x height, no pixels."""
     entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (262, 3, 1, 1)]
-    ifd = struct.pack("<H", len(entries)) + b"".join(
-        struct.pack("<HHII", *e) for e in entries) + struct.pack("<I", 0)
+    ifd = (
+        struct.pack("<H", len(entries))
+        + b"".join(struct.pack("<HHII", *e) for e in entries)
+        + struct.pack("<I", 0)
+    )
     return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0" * 64
 
 
@@ -65,16 +77,31 @@ def _with_meta(src: Path, dst: Path, **changes: str) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("input", '{"height": 64, "width": 64, "channels": 1, "layout": "NCHW", '
-              '"pixel_scale": "raw_0_255"}', "metadata says input height 64, the graph takes 48"),
-    ("input", '{"height": 20000, "width": 20000, "channels": 1, "layout": "NCHW", '
-              '"pixel_scale": "raw_0_255"}', "input height 20000 in its metadata is outside"),
-    ("input", '{"height": 0, "width": 48, "channels": 1, "layout": "NCHW", '
-              '"pixel_scale": "raw_0_255"}', "input height 0 in its metadata is outside"),
-    ("preprocess", '{"face_margin": NaN}', "face_margin nan in its metadata is outside"),
-    ("preprocess", '{"face_margin": -0.5}', "face_margin -0.5 in its metadata is outside"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "input",
+            '{"height": 64, "width": 64, "channels": 1, "layout": "NCHW", '
+            '"pixel_scale": "raw_0_255"}',
+            "metadata says input height 64, the graph takes 48",
+        ),
+        (
+            "input",
+            '{"height": 20000, "width": 20000, "channels": 1, "layout": "NCHW", '
+            '"pixel_scale": "raw_0_255"}',
+            "input height 20000 in its metadata is outside",
+        ),
+        (
+            "input",
+            '{"height": 0, "width": 48, "channels": 1, "layout": "NCHW", '
+            '"pixel_scale": "raw_0_255"}',
+            "input height 0 in its metadata is outside",
+        ),
+        ("preprocess", '{"face_margin": NaN}', "face_margin nan in its metadata is outside"),
+        ("preprocess", '{"face_margin": -0.5}', "face_margin -0.5 in its metadata is outside"),
+    ],
+)
 def test_metadata_that_disagrees_with_the_graph_is_one_line(tmp_path, field, value, message):
     model = build_tiny_onnx_model(tmp_path / "ok.onnx")
     bad = _with_meta(model, tmp_path / "bad.onnx", **{field: value})
@@ -102,13 +129,17 @@ def test_ffmpegs_own_messages_stay_off_the_terminal(tmp_path, tiny_onnx_model):
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4096)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENCV_FFMPEG_LOGLEVEL", "EDGE_FER_VERBOSE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENCV_FFMPEG_LOGLEVEL", "EDGE_FER_VERBOSE")
+    }
     cmd = [sys.executable, "-m", "edge_runtime.cli"]
     args = ["run", "--video", str(broken), "--model", str(tiny_onnx_model), "--quiet"]
     quiet = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode == 2
     assert quiet.stderr.splitlines() == [f"edge-fer: error: cannot open {broken}"]
-    loud = subprocess.run([*cmd, "--verbose", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    loud = subprocess.run(
+        [*cmd, "--verbose", *args], capture_output=True, text=True, env=env, timeout=120
+    )
     assert loud.returncode == 2 and len(loud.stderr.splitlines()) > 1

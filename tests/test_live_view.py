@@ -37,12 +37,24 @@ PROM_LINE = re.compile(r'^[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? (-?[0-9
 
 
 def result(i: int, faces: int = 1, happy: float = 0.8) -> FrameResult:
-    fs = [Face(box=(10 + 30 * k, 10, 40, 40), label="happy" if happy >= 0.5 else "sad",
-               score=max(happy, 1 - happy), probs={"happy": happy, "sad": 1 - happy}, id=k + 1)
-          for k in range(faces)]
-    return FrameResult(source="test", frame=i, timestamp=i / 25, faces=fs, detected=i % 10 == 0,
-                       stage_ms={"read": 0.2, "detect": 3.0, "preprocess": 0.1, "infer": 0.7,
-                                 "smooth": 0.01})
+    fs = [
+        Face(
+            box=(10 + 30 * k, 10, 40, 40),
+            label="happy" if happy >= 0.5 else "sad",
+            score=max(happy, 1 - happy),
+            probs={"happy": happy, "sad": 1 - happy},
+            id=k + 1,
+        )
+        for k in range(faces)
+    ]
+    return FrameResult(
+        source="test",
+        frame=i,
+        timestamp=i / 25,
+        faces=fs,
+        detected=i % 10 == 0,
+        stage_ms={"read": 0.2, "detect": 3.0, "preprocess": 0.1, "infer": 0.7, "smooth": 0.01},
+    )
 
 
 @pytest.fixture()
@@ -56,11 +68,16 @@ def base(srv: LiveServer) -> str:
     return f"http://127.0.0.1:{srv.port}"
 
 
-@pytest.mark.parametrize("text, want", [
-    ("8080", ("127.0.0.1", 8080)), (":8080", ("127.0.0.1", 8080)),
-    ("0.0.0.0:80", ("0.0.0.0", 80)), ("[::1]:9000", ("::1", 9000)),
-    ("localhost:0", ("localhost", 0)),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("8080", ("127.0.0.1", 8080)),
+        (":8080", ("127.0.0.1", 8080)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+)
 def test_parse_address(text, want):
     assert parse_address(text) == want
 
@@ -230,9 +247,13 @@ def test_a_client_that_stops_reading_is_dropped_and_the_pipeline_goes_on(server)
 def test_a_loopback_server_answers_only_loopback_host_names(server):
     import http.client
 
-    for host, want in (("evil.example", 403), (f"evil.example:{server.port}", 403),
-                       (f"127.0.0.1:{server.port}", 200), (f"localhost:{server.port}", 200),
-                       (f"[::1]:{server.port}", 200)):
+    for host, want in (
+        ("evil.example", 403),
+        (f"evil.example:{server.port}", 403),
+        (f"127.0.0.1:{server.port}", 200),
+        (f"localhost:{server.port}", 200),
+        (f"[::1]:{server.port}", 200),
+    ):
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         conn.request("GET", "/", headers={"Host": host})
         assert conn.getresponse().status == want, host
@@ -293,16 +314,27 @@ def test_loop_source_replays_a_video(tmp_path):
 
 
 def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, video):
-    r = CliRunner().invoke(app, ["run", "--video", str(video), "--model", str(tiny_onnx_model),
-                                 "--serve", "nope"])
+    r = CliRunner().invoke(
+        app, ["run", "--video", str(video), "--model", str(tiny_onnx_model), "--serve", "nope"]
+    )
     assert r.exit_code == 2 and "expected [HOST:]PORT" in r.output
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     try:
         port = busy.getsockname()[1]
-        r = CliRunner().invoke(app, ["run", "--video", str(video), "--model",
-                                     str(tiny_onnx_model), "--serve", f"127.0.0.1:{port}"])
+        r = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--video",
+                str(video),
+                "--model",
+                str(tiny_onnx_model),
+                "--serve",
+                f"127.0.0.1:{port}",
+            ],
+        )
         assert r.exit_code == 2 and f"--serve 127.0.0.1:{port}" in r.output
         assert "Traceback" not in r.output
     finally:
@@ -310,8 +342,9 @@ def test_run_serve_bad_address_and_port_in_use(tiny_onnx_model, video):
 
 
 def test_run_quiet_prints_only_the_summary(tiny_onnx_model, video):
-    r = CliRunner().invoke(app, ["run", "--video", str(video), "--model", str(tiny_onnx_model),
-                                 "--quiet"])
+    r = CliRunner().invoke(
+        app, ["run", "--video", str(video), "--model", str(tiny_onnx_model), "--quiet"]
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[-1].startswith("summary: 30 frames")
     assert len(r.stdout.splitlines()) == 1
@@ -323,10 +356,27 @@ def test_run_serve_end_to_end_one_line_per_event(tiny_onnx_model, video):
     line on stderr is one `edge-fer:` event (journald)."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "run", "--video", str(video), "--loop",
-         "--model", str(tiny_onnx_model), "--serve", "127.0.0.1:0", "--quiet",
-         "--duration", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "run",
+            "--video",
+            str(video),
+            "--loop",
+            "--model",
+            str(tiny_onnx_model),
+            "--serve",
+            "127.0.0.1:0",
+            "--quiet",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         first = proc.stderr.readline()
         m = re.search(r"live view at (http://127\.0\.0\.1:\d+/)", first)
@@ -337,8 +387,7 @@ def test_run_serve_end_to_end_one_line_per_event(tiny_onnx_model, video):
             time.sleep(0.1)
         h = get_json(url + "healthz")
         assert h["frames"] >= 30 and h["status"] == "ok" and h["camera"]["state"] == "ok"
-        conn, resp = open_stream("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")),
-                                 "/stream.mjpg")
+        conn, resp = open_stream("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")), "/stream.mjpg")
         read_mjpeg_frame(resp)
         close_stream(conn, resp)
         assert b"edge_fer_frames_total" in get(url + "metrics")[2]

@@ -18,8 +18,13 @@ from live_helpers import get, get_json
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -27,8 +32,12 @@ pytestmark = pytest.mark.shared
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("EDGE_FER_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("EDGE_FER_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
     pytest.skip("needs Chromium (apt-get install chromium, or set EDGE_FER_CHROMIUM)")
@@ -45,10 +54,27 @@ def live_run(tiny_onnx_model, shared_samples):
     """`edge-fer run --video test.mp4 --loop --serve 127.0.0.1:0`; yields its URL."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "run", "--video",
-         str(shared_samples / "test.mp4"), "--loop", "--serve", "127.0.0.1:0", "--quiet",
-         "--model", str(tiny_onnx_model), "--duration", "180"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "run",
+            "--video",
+            str(shared_samples / "test.mp4"),
+            "--loop",
+            "--serve",
+            "127.0.0.1:0",
+            "--quiet",
+            "--model",
+            str(tiny_onnx_model),
+            "--duration",
+            "180",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         first = proc.stderr.readline()
         m = re.search(r"live view at (http://127\.0\.0\.1:\d+/)", first)
@@ -67,28 +93,38 @@ def live_run(tiny_onnx_model, shared_samples):
 def test_live_view_in_headless_chromium(live_run, tmp_path, capsys):
     executable = chromium_path()
     sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="needs Playwright for Python (pip install playwright; "
-        "no `playwright install`: the system Chromium is used)")
+        "playwright.sync_api",
+        reason="needs Playwright for Python (pip install playwright; "
+        "no `playwright install`: the system Chromium is used)",
+    )
     proc, url = live_run
     requests: list[str] = []
     with sync_api.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 860})
+            str(tmp_path / "profile"),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 860},
+        )
         try:
             ctx.on("request", lambda r: requests.append(r.url))
             page = ctx.new_page()
             page.goto(url, wait_until="domcontentloaded")
             # the MJPEG <img> shows frames, the panel a label, the timeline a few seconds
-            page.wait_for_function("document.getElementById('video').naturalWidth > 0",
-                                   timeout=60_000)
             page.wait_for_function(
-                "(document.querySelector('#faces .label') || {}).textContent", timeout=60_000)
+                "document.getElementById('video').naturalWidth > 0", timeout=60_000
+            )
             page.wait_for_function(
-                "Number(document.getElementById('timeline').dataset.points) >= 4",
-                timeout=60_000)
-            size = page.evaluate("[document.getElementById('video').naturalWidth, "
-                                 "document.getElementById('video').naturalHeight]")
+                "(document.querySelector('#faces .label') || {}).textContent", timeout=60_000
+            )
+            page.wait_for_function(
+                "Number(document.getElementById('timeline').dataset.points) >= 4", timeout=60_000
+            )
+            size = page.evaluate(
+                "[document.getElementById('video').naturalWidth, "
+                "document.getElementById('video').naturalHeight]"
+            )
             label = page.text_content("#faces .label")
             stats = page.text_content("#stats")
             shot = artifacts_dir() / "live-view.png"

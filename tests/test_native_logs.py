@@ -33,10 +33,16 @@ def test_training_verbs_print_no_tensorflow_lines():
     needs_training_stack()
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE_ENV)}
     cmd = [sys.executable, "-m", "edge_runtime.cli"]
-    quiet = subprocess.run([*cmd, "train", "--list-archs"], capture_output=True, text=True,
-                           env=env, timeout=300)
+    quiet = subprocess.run(
+        [*cmd, "train", "--list-archs"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert quiet.returncode == 0 and "nano" in quiet.stdout
     assert quiet.stderr == ""
-    loud = subprocess.run([*cmd, "--verbose", "train", "--list-archs"], capture_output=True,
-                          text=True, env=env, timeout=300)
+    loud = subprocess.run(
+        [*cmd, "--verbose", "train", "--list-archs"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert loud.returncode == 0 and loud.stdout == quiet.stdout

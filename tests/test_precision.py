@@ -19,16 +19,19 @@ PI4 = ["asimd"]  # Cortex-A72: NEON, no dot product
 PI5 = ["asimd", "asimddp"]  # Cortex-A76
 
 
-@pytest.mark.parametrize("flags, isa, dot", [
-    (X86_AVX2, "avx2", False),
-    (X86_VNNI, "avx512-vnni", True),
-    (["avx2", "avx_vnni"], "avx-vnni", True),
-    (["avx2", "avx512_vnni", "amx_tile", "amx_int8"], "amx", True),
-    (PI4, "neon", False),
-    (PI5, "neon-dotprod", True),
-    (["asimd", "asimddp", "i8mm"], "neon-i8mm", True),
-    ([], "other", False),
-])
+@pytest.mark.parametrize(
+    "flags, isa, dot",
+    [
+        (X86_AVX2, "avx2", False),
+        (X86_VNNI, "avx512-vnni", True),
+        (["avx2", "avx_vnni"], "avx-vnni", True),
+        (["avx2", "avx512_vnni", "amx_tile", "amx_int8"], "amx", True),
+        (PI4, "neon", False),
+        (PI5, "neon-dotprod", True),
+        (["asimd", "asimddp", "i8mm"], "neon-i8mm", True),
+        ([], "other", False),
+    ],
+)
 def test_isa_class_and_int8_dot_products(flags, isa, dot):
     assert cpu.isa_class(flags) == isa
     assert cpu.int8_dot_products(flags) is dot
@@ -41,9 +44,15 @@ def test_cpuinfo_of_a_pi4_and_a_pi5_gives_their_class():
     assert cpu.cpu_info(a76)["isa_class"] == "neon-dotprod"
 
 
-@pytest.mark.parametrize("flags, want", [
-    (X86_AVX2, "fp32"), (X86_VNNI, "int8"), (PI4, "fp32"), (PI5, "int8"),
-])
+@pytest.mark.parametrize(
+    "flags, want",
+    [
+        (X86_AVX2, "fp32"),
+        (X86_VNNI, "int8"),
+        (PI4, "fp32"),
+        (PI5, "int8"),
+    ],
+)
 def test_auto_takes_int8_only_with_int8_dot_products(flags, want):
     got, why = classifier.choose_precision("auto", ("int8", "fp32"), flags)
     assert got == want and "int8 dot-product" in why
@@ -51,7 +60,9 @@ def test_auto_takes_int8_only_with_int8_dot_products(flags, want):
 
 def test_one_shipped_precision_and_explicit_choices():
     assert classifier.choose_precision("auto", ("int8",), X86_AVX2) == (
-        "int8", "the only precision shipped")
+        "int8",
+        "the only precision shipped",
+    )
     assert classifier.choose_precision("fp32", ("int8", "fp32"), X86_VNNI)[0] == "fp32"
     with pytest.raises(ModelError, match="no fp32 file"):
         classifier.choose_precision("fp32", ("int8",))
@@ -68,10 +79,12 @@ def both_precisions(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("flags, want", [(X86_AVX2, "fp32"), (X86_VNNI, "int8"),
-                                         (PI4, "fp32"), (PI5, "int8")])
-def test_a_bundled_model_runs_the_file_auto_picks_for_the_cpu(both_precisions, monkeypatch,
-                                                              flags, want):
+@pytest.mark.parametrize(
+    "flags, want", [(X86_AVX2, "fp32"), (X86_VNNI, "int8"), (PI4, "fp32"), (PI5, "int8")]
+)
+def test_a_bundled_model_runs_the_file_auto_picks_for_the_cpu(
+    both_precisions, monkeypatch, flags, want
+):
     monkeypatch.setattr(cpu, "cpu_info", lambda cpuinfo=None: {"flags": flags})
     clf = classifier.EmotionClassifier("tiny")
     assert clf.precision == want and clf.path == both_precisions / f"tiny.{want}.onnx"
@@ -99,4 +112,3 @@ def test_models_says_what_auto_picks_here_and_why():
     assert res.exit_code == 0, res.output
     assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
     assert "MACs/face" in res.output.splitlines()[1]
-

@@ -32,8 +32,14 @@ class Clock:
 
 
 def _frame(i: int) -> FrameResult:
-    face = Face(box=(4, 4, 20, 20), label="happy", score=0.9, probs={"happy": 0.9, "sad": 0.1},
-                id=1, face_score=0.95)
+    face = Face(
+        box=(4, 4, 20, 20),
+        label="happy",
+        score=0.9,
+        probs={"happy": 0.9, "sad": 0.1},
+        id=1,
+        face_score=0.95,
+    )
     return FrameResult(source="test", frame=i, timestamp=i / 25, faces=[face] if i % 3 else [])
 
 
@@ -44,9 +50,19 @@ def _rows(path) -> list[list[str]]:
 
 def test_durations_and_sizes_parse_or_say_what_is_expected():
     assert [parse_duration(t) for t in ("90", "90s", "15m", "1h", "1.5d")] == [
-        90, 90, 900, 3600, 129600]
+        90,
+        90,
+        900,
+        3600,
+        129600,
+    ]
     assert [parse_size(t) for t in ("500", "500K", "100M", "2G", "1.5MiB")] == [
-        500, 512000, 100 * 2**20, 2 * 2**30, int(1.5 * 2**20)]
+        500,
+        512000,
+        100 * 2**20,
+        2 * 2**30,
+        int(1.5 * 2**20),
+    ]
     for bad in ("", "0", "-5m", "5x", "1h30"):
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)
@@ -72,8 +88,9 @@ def test_segments_are_named_by_start_time_in_order_and_pruned_oldest_first(tmp_p
     assert seg.due(0)
     deleted = seg.prune()  # keep 2: the current segment and the one before it
     assert [p.name for p in deleted] == names[:2]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["t.csv", "t-notes.csv",
-                                                                 *names[2:]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["t.csv", "t-notes.csv", *names[2:]]
+    )
 
 
 def test_a_rotated_timeline_loses_no_row_and_each_segment_has_its_header(tmp_path):
@@ -123,14 +140,29 @@ def test_rotated_video_segments_each_play_and_hold_every_frame(tmp_path):
 
 
 def test_run_rotates_its_outputs_and_checks_the_options(tmp_path):
-    res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "60", "--quiet",
-                                   "--csv", str(tmp_path / "t.csv"), "--rotate-size", "2K",
-                                   "--keep", "2"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--demo",
+            "--max-frames",
+            "60",
+            "--quiet",
+            "--csv",
+            str(tmp_path / "t.csv"),
+            "--rotate-size",
+            "2K",
+            "--keep",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("t-*.csv"))) == 2 and not (tmp_path / "t.csv").exists()
-    for args, why in ((["--keep", "2"], "--keep counts rotated segments"),
-                      (["--rotate", "5x"], "--rotate: '5x' is not a duration"),
-                      (["--rotate-size", "big"], "--rotate-size: 'big' is not a size")):
+    for args, why in (
+        (["--keep", "2"], "--keep counts rotated segments"),
+        (["--rotate", "5x"], "--rotate: '5x' is not a duration"),
+        (["--rotate-size", "big"], "--rotate-size: 'big' is not a size"),
+    ):
         res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "1", *args])
         assert res.exit_code == 2 and why in res.output, res.output
 
@@ -157,8 +189,12 @@ def test_saving_an_mp4_says_it_would_not_survive_a_kill(tmp_path):
 @pytest.mark.parametrize("suffix", [".webm", ".mkv", ".avi"])
 def test_a_video_killed_mid_write_still_plays(tmp_path, suffix):
     path = tmp_path / f"v{suffix}"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "written"
         time.sleep(0.2)

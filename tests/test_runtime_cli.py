@@ -43,18 +43,40 @@ def images(tmp_path):
     jpeg = cv2.imencode(".jpg", rng.integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
     trunc = tmp_path / "cut.jpg"
     trunc.write_bytes(jpeg[: len(jpeg) // 2])
-    return {"good": good, "big": big, "text": text, "trunc": trunc,
-            "missing": tmp_path / "missing.jpg"}
+    return {
+        "good": good,
+        "big": big,
+        "text": text,
+        "trunc": trunc,
+        "missing": tmp_path / "missing.jpg",
+    }
 
 
 def test_bad_inputs_each_give_one_error_and_the_rest_go_on(tiny_onnx_model, images):
-    r = cli("predict", "--model", tiny_onnx_model, "--detector", "none", "--json",
-            "--max-megapixels", "0.1", images["missing"], images["text"], images["good"],
-            images["trunc"], images["big"])
+    r = cli(
+        "predict",
+        "--model",
+        tiny_onnx_model,
+        "--detector",
+        "none",
+        "--json",
+        "--max-megapixels",
+        "0.1",
+        images["missing"],
+        images["text"],
+        images["good"],
+        images["trunc"],
+        images["big"],
+    )
     assert r.exit_code == 1
     out = _lines(r.stdout)
     assert [Path(o["source"]).name for o in out] == [
-        "missing.jpg", "notes.jpg", "good.png", "cut.jpg", "big.png"]
+        "missing.jpg",
+        "notes.jpg",
+        "good.png",
+        "cut.jpg",
+        "big.png",
+    ]
     errors = [o["error"] for o in out]
     assert errors[2] is None and len(out[2]["faces"]) == 1
     assert "no such file" in errors[0]
@@ -104,8 +126,20 @@ def test_missing_default_model_and_bad_model_are_one_liners(tmp_path, images):
 
 def test_run_video_json_csv_and_save(tiny_onnx_model, video, tmp_path):
     csv_path, mp4 = tmp_path / "timeline.csv", tmp_path / "out.avi"
-    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
-            "--json", "--csv", csv_path, "--save", mp4)
+    r = cli(
+        "run",
+        "--model",
+        tiny_onnx_model,
+        "--video",
+        video,
+        "--detector",
+        "none",
+        "--json",
+        "--csv",
+        csv_path,
+        "--save",
+        mp4,
+    )
     assert r.exit_code == 0, r.output
     out = _lines(r.stdout)
     frames, summary = out[:-1], out[-1]["summary"]
@@ -125,8 +159,20 @@ def test_a_restarted_run_keeps_what_it_recorded(tiny_onnx_model, video, tmp_path
     """A service restarted (crash, reboot) with the same --csv and --save: it never exits for
     them and never loses them; the timeline grows, the video goes to the next free name."""
     csv_path, avi = tmp_path / "timeline.csv", tmp_path / "out.avi"
-    args = ["run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
-            "--quiet", "--csv", csv_path, "--save", avi]
+    args = [
+        "run",
+        "--model",
+        tiny_onnx_model,
+        "--video",
+        video,
+        "--detector",
+        "none",
+        "--quiet",
+        "--csv",
+        csv_path,
+        "--save",
+        avi,
+    ]
     assert cli(*args).exit_code == 0
     first_video = avi.read_bytes()
     r = cli(*args)
@@ -147,8 +193,19 @@ def test_a_restarted_run_keeps_what_it_recorded(tiny_onnx_model, video, tmp_path
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_a_full_disk_is_one_line_and_a_failed_exit(tiny_onnx_model, video):
     """/dev/full fails every write with ENOSPC, as a full disk does."""
-    r = cli("run", "--model", tiny_onnx_model, "--video", video, "--detector", "none",
-            "--quiet", "--csv", "/dev/full", "--overwrite")
+    r = cli(
+        "run",
+        "--model",
+        tiny_onnx_model,
+        "--video",
+        video,
+        "--detector",
+        "none",
+        "--quiet",
+        "--csv",
+        "/dev/full",
+        "--overwrite",
+    )
     assert r.exit_code == 1, r.output
     assert "/dev/full: cannot write (No space left on device)" in r.stderr
     assert "Traceback" not in r.output
@@ -188,9 +245,23 @@ def test_sigterm_mid_stream_flushes_a_summary_and_exits_0(tiny_onnx_model, tmp_p
     w.release()
     csv_path = tmp_path / "t.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "run", "--model", str(tiny_onnx_model),
-         "--video", str(path), "--json", "--csv", str(csv_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "run",
+            "--model",
+            str(tiny_onnx_model),
+            "--video",
+            str(path),
+            "--json",
+            "--csv",
+            str(csv_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
     )
     first = proc.stdout.readline()
     assert json.loads(first)["frame"] == 0

@@ -18,8 +18,7 @@ def haar(tiny_onnx_model):
     return EmotionRecognizer(tiny_onnx_model, detector="haar")
 
 
-@pytest.mark.parametrize("name, count", [("justin.jpg", 1), ("couple.jpg", 2),
-                                         ("no-faces.jpg", 0)])
+@pytest.mark.parametrize("name, count", [("justin.jpg", 1), ("couple.jpg", 2), ("no-faces.jpg", 0)])
 def test_face_counts_with_haar(haar, shared_samples, name, count):
     faces = haar.predict(shared_samples / name)
     assert len(faces) == count
@@ -28,8 +27,7 @@ def test_face_counts_with_haar(haar, shared_samples, name, count):
         assert abs(sum(f.probs.values()) - 1) < 1e-4
 
 
-@pytest.mark.parametrize("name, count", [("justin.jpg", 1), ("couple.jpg", 2),
-                                         ("no-faces.jpg", 0)])
+@pytest.mark.parametrize("name, count", [("justin.jpg", 1), ("couple.jpg", 2), ("no-faces.jpg", 0)])
 def test_face_counts_with_yunet(tiny_onnx_model, yunet_model, shared_samples, name, count):
     rec = EmotionRecognizer(tiny_onnx_model, detector="yunet", detector_model=yunet_model)
     assert len(rec.predict(shared_samples / name)) == count
@@ -62,12 +60,30 @@ def test_video_as_a_camera_stand_in(haar, shared_samples):
 
 def test_cli_predict_folder_and_run_video(tiny_onnx_model, shared_samples):
     runner = CliRunner()
-    r = runner.invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
-                            str(shared_samples / "justin.jpg"), str(shared_samples / "couple.jpg")])
+    r = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tiny_onnx_model),
+            "--json",
+            str(shared_samples / "justin.jpg"),
+            str(shared_samples / "couple.jpg"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert [len(json.loads(x)["faces"]) for x in r.stdout.splitlines()] == [1, 2]
-    r = runner.invoke(app, ["run", "--model", str(tiny_onnx_model), "--json",
-                            "--video", str(shared_samples / "test.mp4")])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            "--model",
+            str(tiny_onnx_model),
+            "--json",
+            "--video",
+            str(shared_samples / "test.mp4"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == 116 and lines[-1]["summary"]["frames"] == 115
@@ -76,22 +92,44 @@ def test_cli_predict_folder_and_run_video(tiny_onnx_model, shared_samples):
 
 def test_face_scores_are_reported_and_thresholds_drop_faces(tiny_onnx_model, shared_samples):
     photo = shared_samples / "selfie-many-people.jpg"
-    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
-                                   str(photo)])
+    res = CliRunner().invoke(
+        app, ["predict", "--model", str(tiny_onnx_model), "--json", str(photo)]
+    )
     assert res.exit_code == 0, res.output
     faces = json.loads(res.output.strip().splitlines()[-1])["faces"]
     scores = sorted(f["face_score"] for f in faces)
     sides = sorted(max(f["box"][2:]) for f in faces)
     assert len(faces) >= 4 and all(0.7 <= s <= 1.0 for s in scores)  # YuNet's own floor
     cut = (scores[0] + scores[-1]) / 2
-    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
-                                   str(photo), "--min-face-score", f"{cut:.4f}"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tiny_onnx_model),
+            "--json",
+            str(photo),
+            "--min-face-score",
+            f"{cut:.4f}",
+        ],
+    )
     kept = json.loads(res.output.strip().splitlines()[-1])["faces"]
     assert len(kept) == sum(s >= round(cut, 4) for s in scores) and all(
-        f["face_score"] >= round(cut, 4) for f in kept)
+        f["face_score"] >= round(cut, 4) for f in kept
+    )
     side = sides[len(sides) // 2]
-    res = CliRunner().invoke(app, ["predict", "--model", str(tiny_onnx_model), "--json",
-                                   str(photo), "--min-face-size", str(side)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(tiny_onnx_model),
+            "--json",
+            str(photo),
+            "--min-face-size",
+            str(side),
+        ],
+    )
     kept = json.loads(res.output.strip().splitlines()[-1])["faces"]
     assert 0 < len(kept) < len(faces) and all(max(f["box"][2:]) >= side - 1 for f in kept)
 

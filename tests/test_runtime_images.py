@@ -31,9 +31,12 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
 
 def test_header_sizes():
     img = np.zeros((30, 40, 3), np.uint8)
-    for data, fmt in ((_png(img), "png"), (_jpeg(img), "jpeg"),
-                      (cv2.imencode(".bmp", img)[1].tobytes(), "bmp"),
-                      (cv2.imencode(".webp", img)[1].tobytes(), "webp")):
+    for data, fmt in (
+        (_png(img), "png"),
+        (_jpeg(img), "jpeg"),
+        (cv2.imencode(".bmp", img)[1].tobytes(), "bmp"),
+        (cv2.imencode(".webp", img)[1].tobytes(), "webp"),
+    ):
         h = read_header(data)
         assert (h.format, h.width, h.height) == (fmt, 40, 30)
     assert read_header(b"hello") is None
@@ -42,7 +45,7 @@ def test_header_sizes():
 def test_gray_and_16_bit_are_kept():
     gray = np.tile(np.arange(40, dtype=np.uint8), (30, 1))
     assert decode_image(_png(gray)).shape == (30, 40)
-    deep = (gray.astype(np.uint16) * 256)
+    deep = gray.astype(np.uint16) * 256
     out = decode_image(_png(deep))
     assert out.dtype == np.uint16 and out.shape == (30, 40)
 
@@ -65,10 +68,13 @@ def test_exif_orientation_is_applied():
     assert plain.shape[:2] == (40, 80)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "empty"),
-    (b"just some text, not a picture", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty"),
+        (b"just some text, not a picture", "not an image"),
+    ],
+)
 def test_bad_bytes(data, reason):
     with pytest.raises(ImageError, match=reason):
         decode_image(data)
@@ -93,11 +99,17 @@ def test_expand_inputs(tmp_path):
     for name in ("a/one.jpg", "a/b/two.PNG", "a/notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "empty").mkdir()
-    items = expand_inputs([
-        str(tmp_path / "a"), str(tmp_path / "a" / "*.jpg"), str(tmp_path / "missing.jpg"),
-        str(tmp_path / "empty"), str(tmp_path / "*.gif"), "ftp://example.com/x.jpg",
-        "https://example.com/y.jpg",
-    ])
+    items = expand_inputs(
+        [
+            str(tmp_path / "a"),
+            str(tmp_path / "a" / "*.jpg"),
+            str(tmp_path / "missing.jpg"),
+            str(tmp_path / "empty"),
+            str(tmp_path / "*.gif"),
+            "ftp://example.com/x.jpg",
+            "https://example.com/y.jpg",
+        ]
+    )
     got = [(i.source.replace(str(tmp_path), "T"), i.error) for i in items]
     assert got == [
         ("T/a/b/two.PNG", None),
@@ -131,8 +143,10 @@ def test_a_folder_scan_counts_and_names_what_it_skips(tmp_path, tiny_onnx_model,
     items = expand_inputs([str(tmp_path)], skipped)
     assert [i.source for i in items] == [str(tmp_path / "sub" / "face.png")]
     assert sorted((p.replace(str(tmp_path), "T"), why) for p, why in skipped) == [
-        ("T/broken.jpg", "broken link"), ("T/camera.jpg", "not a regular file"),
-        ("T/notes.txt", "other file type (.txt)")]
+        ("T/broken.jpg", "broken link"),
+        ("T/camera.jpg", "not a regular file"),
+        ("T/notes.txt", "other file type (.txt)"),
+    ]
 
     args = ["predict", str(tmp_path), "--model", str(tiny_onnx_model), "--detector", "none"]
     res = CliRunner().invoke(app, args)
@@ -167,7 +181,10 @@ def _twins() -> dict[str, bytes]:
         "gif palette": save(palette, "GIF"),
         "gif transparent index": save(palette, "GIF", transparency=0),
         "gif animated, first frame": save(
-            palette, "GIF", save_all=True, duration=100,
+            palette,
+            "GIF",
+            save_all=True,
+            duration=100,
             append_images=[palette.rotate(90), Image.new("P", rgb.size)],
         ),
         "jpeg cmyk": save(rgb.convert("CMYK"), "JPEG", quality=95),

@@ -32,10 +32,15 @@ print("RESULT " + json.dumps({"code": code, "heavy": heavy}))
 def run_in_fresh_python(args: list[str]) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", CHECK, json.dumps(args)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK, json.dumps(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_predict_and_run_leave_tensorflow_keras_matplotlib_unloaded(tiny_onnx_model, tmp_path):
@@ -43,16 +48,24 @@ def test_predict_and_run_leave_tensorflow_keras_matplotlib_unloaded(tiny_onnx_mo
     cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (48, 48), np.uint8))
     got = run_in_fresh_python(["predict", "--model", str(tiny_onnx_model), str(img)])
     assert got == {"code": 0, "heavy": []}
-    got = run_in_fresh_python(["run", "--demo", "--model", str(tiny_onnx_model),
-                               "--max-frames", "3"])
+    got = run_in_fresh_python(
+        ["run", "--demo", "--model", str(tiny_onnx_model), "--max-frames", "3"]
+    )
     assert got["heavy"] == []
     got = run_in_fresh_python(["predict", "--demo", "--model", str(tiny_onnx_model)])
     assert got["heavy"] == []
 
 
 def test_public_api_import_is_light():
-    code = ("import sys; from edge_runtime import EmotionRecognizer; "
-            "print([m for m in ('tensorflow','keras','matplotlib') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    code = (
+        "import sys; from edge_runtime import EmotionRecognizer; "
+        "print([m for m in ('tensorflow','keras','matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert out.stdout.strip() == "[]", out.stderr

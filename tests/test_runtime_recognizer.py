@@ -26,8 +26,11 @@ class BoxesDetector(Detector):
 
     def detect_in(self, image, region):
         x, y, w, h = region
-        inside = [b for b in self.boxes if b[0] >= x and b[1] >= y
-                  and b[0] + b[2] <= x + w and b[1] + b[3] <= y + h]
+        inside = [
+            b
+            for b in self.boxes
+            if b[0] >= x and b[1] >= y and b[0] + b[2] <= x + w and b[1] + b[3] <= y + h
+        ]
         return Detections(np.array(inside, np.float32).reshape(-1, 4), np.ones(len(inside)))
 
 
@@ -81,8 +84,9 @@ def test_a_face_below_min_confidence_is_uncertain_in_every_output(tiny_onnx_mode
     img = _image(shape=(48, 48))
     sure = EmotionRecognizer(tiny_onnx_model, detector="none").predict(img)[0]
     for t, label in ((sure.score, sure.label), (np.nextafter(sure.score, 1.0), "uncertain")):
-        rec = EmotionRecognizer(tiny_onnx_model, detector="none",
-                                options=RecognizerOptions(min_confidence=float(t)))
+        rec = EmotionRecognizer(
+            tiny_onnx_model, detector="none", options=RecognizerOptions(min_confidence=float(t))
+        )
         f = rec.predict(img)[0]
         assert f.label == label and f.score == sure.score and f.probs == sure.probs
         assert f.to_json()["label"] == label
@@ -98,8 +102,9 @@ def test_all_faces_of_an_image_in_one_batch_left_to_right(classifier):
     assert classifier.calls == [3]
     assert [f.box for f in faces] == [(10, 100, 50, 50), (100, 50, 40, 40), (200, 10, 60, 60)]
     crop = crop_face(img, (10, 100, 50, 50), classifier.info.face_margin)
-    np.testing.assert_allclose(list(faces[0].probs.values()),
-                               classifier.predict_proba(crop[None])[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        list(faces[0].probs.values()), classifier.predict_proba(crop[None])[0], rtol=1e-6
+    )
 
 
 def test_face_margin_from_the_model_is_used(tmp_path):
@@ -135,10 +140,13 @@ def test_stream_tracks_ids_smooths_and_batches(classifier):
     assert [r.detected for r in results] == [True, False, False, False] * 2 + [True]
     assert classifier.calls == [2] * 9
     # smoothing: frame 1's output is the mean of frames 0 and 1 raw probabilities
-    raw = [classifier.predict_proba(np.stack([crop_face(f, tuple(b)) for b in boxes]))
-           for f in frames[:2]]
-    np.testing.assert_allclose(list(results[1].faces[0].probs.values()),
-                               0.5 * raw[0][0] + 0.5 * raw[1][0], rtol=1e-5)
+    raw = [
+        classifier.predict_proba(np.stack([crop_face(f, tuple(b)) for b in boxes]))
+        for f in frames[:2]
+    ]
+    np.testing.assert_allclose(
+        list(results[1].faces[0].probs.values()), 0.5 * raw[0][0] + 0.5 * raw[1][0], rtol=1e-5
+    )
     s = stream.summary()
     assert s["frames"] == 9 and s["faces"] == 18
     assert set(s["stage_ms"]) == {"read", "detect", "preprocess", "infer", "smooth"}
@@ -146,8 +154,7 @@ def test_stream_tracks_ids_smooths_and_batches(classifier):
 
 def test_stream_without_smoothing_and_with_bounds(classifier):
     opts = RecognizerOptions(smoothing=None)
-    rec = EmotionRecognizer(classifier, detector=BoxesDetector([[20, 20, 60, 60]]),
-                            options=opts)
+    rec = EmotionRecognizer(classifier, detector=BoxesDetector([[20, 20, 60, 60]]), options=opts)
     frames = [_image(i) for i in range(10)]
     results = list(rec.stream(ArraySource(frames), max_frames=3))
     assert len(results) == 3

@@ -17,23 +17,55 @@ def cli(*args: str):
 
 def exec_start(unit: str) -> list[str]:
     line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
-    return shlex.split(line[len("ExecStart="):].replace("%%", "%").replace("$$", "$"))
+    return shlex.split(line[len("ExecStart=") :].replace("%%", "%").replace("$$", "$"))
 
 
 def test_unit_runs_edge_fer_run_and_restarts_whenever_it_ends():
-    unit = render_unit(["--camera", "0", "--serve", "0.0.0.0:8080", "--model",
-                        "/opt/my models/m 100%.onnx", "--quiet"], "pi", "/home/pi",
-                       command=["/opt/venv/bin/edge-fer"])
+    unit = render_unit(
+        [
+            "--camera",
+            "0",
+            "--serve",
+            "0.0.0.0:8080",
+            "--model",
+            "/opt/my models/m 100%.onnx",
+            "--quiet",
+        ],
+        "pi",
+        "/home/pi",
+        command=["/opt/venv/bin/edge-fer"],
+    )
     lines = unit.splitlines()
-    for want in ("[Unit]", "[Service]", "[Install]", "User=pi", "SupplementaryGroups=video",
-                 "Restart=always", "RestartSec=5", "StartLimitIntervalSec=0",
-                 "WorkingDirectory=/home/pi", "Environment=PYTHONUNBUFFERED=1",
-                 "StandardError=journal", "WantedBy=multi-user.target", "KillSignal=SIGTERM",
-                 "Type=notify", "NotifyAccess=main", "WatchdogSec=60"):
+    for want in (
+        "[Unit]",
+        "[Service]",
+        "[Install]",
+        "User=pi",
+        "SupplementaryGroups=video",
+        "Restart=always",
+        "RestartSec=5",
+        "StartLimitIntervalSec=0",
+        "WorkingDirectory=/home/pi",
+        "Environment=PYTHONUNBUFFERED=1",
+        "StandardError=journal",
+        "WantedBy=multi-user.target",
+        "KillSignal=SIGTERM",
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=60",
+    ):
         assert want in lines, want
-    assert exec_start(unit) == ["/opt/venv/bin/edge-fer", "run", "--camera", "0", "--serve",
-                                "0.0.0.0:8080", "--model", "/opt/my models/m 100%.onnx",
-                                "--quiet"]
+    assert exec_start(unit) == [
+        "/opt/venv/bin/edge-fer",
+        "run",
+        "--camera",
+        "0",
+        "--serve",
+        "0.0.0.0:8080",
+        "--model",
+        "/opt/my models/m 100%.onnx",
+        "--quiet",
+    ]
     assert '"/opt/my models/m 100%%.onnx"' in unit
 
 
@@ -50,18 +82,39 @@ def test_install_prints_the_unit_with_defaults():
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("[Unit]")
     args = exec_start(r.stdout)
-    assert args[args.index("run"):] == ["run", "--camera", "0", "--serve", "127.0.0.1:8080",
-                                        "--quiet"]
+    assert args[args.index("run") :] == [
+        "run",
+        "--camera",
+        "0",
+        "--serve",
+        "127.0.0.1:8080",
+        "--quiet",
+    ]
     assert args[0].endswith("edge-fer") or args[1:3] == ["-m", "edge_runtime.cli"]
 
 
 def test_install_passes_run_options_after_double_dash():
-    r = cli("service", "install", "--user", "pi", "--", "--video", "/srv/loop.mp4", "--loop",
-            "--serve", "8080")
+    r = cli(
+        "service",
+        "install",
+        "--user",
+        "pi",
+        "--",
+        "--video",
+        "/srv/loop.mp4",
+        "--loop",
+        "--serve",
+        "8080",
+    )
     assert r.exit_code == 0, r.output
     args = exec_start(r.stdout)
-    assert args[args.index("run") + 1:] == ["--video", "/srv/loop.mp4", "--loop", "--serve",
-                                            "8080"]
+    assert args[args.index("run") + 1 :] == [
+        "--video",
+        "/srv/loop.mp4",
+        "--loop",
+        "--serve",
+        "8080",
+    ]
 
 
 def test_install_rejects_unknown_run_options():
@@ -89,16 +142,35 @@ def test_install_refuses_what_would_make_the_unit_restart_forever(tmp_path, tiny
     assert r.exit_code == 2 and "--model nosuch: no such bundled model" in r.output
     r = cli("service", "install", "--user", "pi", "--", "--video", "clip.mp4")
     assert r.exit_code == 2 and "--video clip.mp4: a relative path" in r.output
-    r = cli("service", "install", "--user", "pi", "--working-directory", str(tmp_path), "--",
-            "--video", "clip.mp4", "--csv", "t.csv")
+    r = cli(
+        "service",
+        "install",
+        "--user",
+        "pi",
+        "--working-directory",
+        str(tmp_path),
+        "--",
+        "--video",
+        "clip.mp4",
+        "--csv",
+        "t.csv",
+    )
     assert r.exit_code == 0, r.output
-    r = cli("service", "install", "--user", "pi", "--", "--model", str(tiny_onnx_model),
-            "--video", "rtsp://cam.local/stream")
+    r = cli(
+        "service",
+        "install",
+        "--user",
+        "pi",
+        "--",
+        "--model",
+        str(tiny_onnx_model),
+        "--video",
+        "rtsp://cam.local/stream",
+    )
     assert r.exit_code == 0, r.output
 
 
-def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, monkeypatch,
-                                                         tiny_onnx_model):
+def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, monkeypatch, tiny_onnx_model):
     """Under the unit, `run` speaks systemd's notify protocol on $NOTIFY_SOCKET: READY=1 once
     its source is open, WATCHDOG=1 while frames flow (at most twice per WatchdogSec),
     STOPPING=1 at the end."""
@@ -123,5 +195,7 @@ def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, monkeypatch,
 
     monkeypatch.setenv("WATCHDOG_PID", "1")  # the watchdog is another process's: stay silent
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))  # and a dead socket is no error
-    assert cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "5",
-               "--quiet").exit_code == 0
+    assert (
+        cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "5", "--quiet").exit_code
+        == 0
+    )

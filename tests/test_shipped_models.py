@@ -58,8 +58,10 @@ def test_shipped_cards_report_a_repeated_stratified_kfold(name):
 @needs_shared
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_shipped_int8_accuracy_on_private_test(name):
-    res = CliRunner().invoke(app, ["evaluate", "--model", name, "--data", str(FER2013),
-                                   "--split", "PrivateTest", "--json"])
+    res = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", name, "--data", str(FER2013), "--split", "PrivateTest", "--json"],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output.strip().splitlines()[-1])
     assert rep["accuracy"] >= FLOORS[name], (name, rep["accuracy"])

@@ -54,8 +54,9 @@ class HalfSize(FrameSource):
         ok, frame = self.inner.read()
         if not ok or frame is None:
             return False, None
-        return True, cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2),
-                                interpolation=cv2.INTER_AREA)
+        return True, cv2.resize(
+            frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
 
     def close(self) -> None:
         self.inner.close()
@@ -86,8 +87,10 @@ class Client:
         self.hang_up = threading.Event()
         self.errors: list[BaseException] = []
         self._conns: list = []
-        self.threads = [threading.Thread(target=self._run, args=(path,), daemon=True)
-                        for path in ("/stream.mjpg", "/events")]
+        self.threads = [
+            threading.Thread(target=self._run, args=(path,), daemon=True)
+            for path in ("/stream.mjpg", "/events")
+        ]
 
     def start(self) -> Client:
         for t in self.threads:
@@ -127,12 +130,16 @@ def run_soak(model: str, video: str, out: str) -> dict:
     source = LoopSource(video_source(video))
     stream = rec.stream(HalfSize(source), max_frames=FRAMES)
     folder = Path(out)
-    rotations = {"csv": Rotation(max_bytes=MB // 8, keep=3), "mkv": Rotation(max_bytes=4 * MB,
-                                                                              keep=3)}
+    rotations = {
+        "csv": Rotation(max_bytes=MB // 8, keep=3),
+        "mkv": Rotation(max_bytes=4 * MB, keep=3),
+    }
     json_file = (folder / "soak.jsonl").open("w")
-    writers = [CsvTimelineWriter(folder / "soak.csv", rec.labels, rotation=rotations["csv"]),
-               VideoSaver(folder / "soak.mkv", 25.0, rotation=rotations["mkv"]),
-               JsonLinesWriter(json_file)]
+    writers = [
+        CsvTimelineWriter(folder / "soak.csv", rec.labels, rotation=rotations["csv"]),
+        VideoSaver(folder / "soak.mkv", 25.0, rotation=rotations["mkv"]),
+        JsonLinesWriter(json_file),
+    ]
     for w in writers:
         stream.observers.append(w.frame)
     server = LiveServer("127.0.0.1", 0, rec.labels, write_timeout=5.0).start()
@@ -145,9 +152,13 @@ def run_soak(model: str, video: str, out: str) -> dict:
 
     def measure() -> dict:
         gc.collect()
-        return {"rss": rss(), "tasks": tasks(), "fds": fds(), "py_threads":
-                threading.active_count(), "clients": (server.hub.video_clients,
-                                                      server.hub.event_clients)}
+        return {
+            "rss": rss(),
+            "tasks": tasks(),
+            "fds": fds(),
+            "py_threads": threading.active_count(),
+            "clients": (server.hub.video_clients, server.hub.event_clients),
+        }
 
     def probe(result, image) -> None:
         n = stream.stats.frames
@@ -192,35 +203,57 @@ def run_soak(model: str, video: str, out: str) -> dict:
         f"(before {fds_before}); streamed to the client that stayed: {stays.jpegs} "
         f"JPEGs, {stays.events} events; RSS MB by frame: {series}"
     )
-    kept = {kind: [(p.name, p.stat().st_size) for p in Segments(folder / f"soak.{kind}",
-                                                                   rotation).existing()]
-            for kind, rotation in rotations.items()}
+    kept = {
+        kind: [
+            (p.name, p.stat().st_size)
+            for p in Segments(folder / f"soak.{kind}", rotation).existing()
+        ]
+        for kind, rotation in rotations.items()
+    }
     message += f"; kept segments: {kept}"
     return {
-        "message": message, "frames": stream.stats.frames, "loops": source.loops,
+        "message": message,
+        "frames": stream.stats.frames,
+        "loops": source.loops,
         "kept": kept,
         "errors": [repr(e) for e in stays.errors + leaves.errors],
         "clients": [list(warm["clients"]), list(end["clients"])],
-        "stays": [stays.jpegs, stays.events], "leaves": [leaves.jpegs, leaves.events],
-        "growth_mb": growth, "tasks": [warm["tasks"], end["tasks"]],
+        "stays": [stays.jpegs, stays.events],
+        "leaves": [leaves.jpegs, leaves.events],
+        "growth_mb": growth,
+        "tasks": [warm["tasks"], end["tasks"]],
         "fds": [warm["fds"], end["fds"]],
         "threads_back": after["py_threads"] == threads_before,
         "fds_back": [after["fds"], fds_before],
     }
 
 
-def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys,
-                                            tmp_path):
+def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, capsys, tmp_path):
     """Run in a fresh process, as on a device: the test process holds TensorFlow and every
     other test's allocations, which would make its resident memory no measure of ours."""
-    code = ("import json, sys; from test_soak import run_soak; "
-            "print(json.dumps(run_soak(sys.argv[1], sys.argv[2], sys.argv[3])))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    code = (
+        "import json, sys; from test_soak import run_soak; "
+        "print(json.dumps(run_soak(sys.argv[1], sys.argv[2], sys.argv[3])))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tiny_onnx_model), str(shared_samples / "test.mp4"),
-         str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=1200,
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tiny_onnx_model),
+            str(shared_samples / "test.mp4"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])

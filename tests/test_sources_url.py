@@ -55,15 +55,23 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for i in range(frames):
             jpg = cv2.imencode(".jpg", np.full((48, 64, 3), 8 * i % 256, np.uint8))[1].tobytes()
-            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                             + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
+            self.wfile.write(
+                b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                + str(len(jpg)).encode()
+                + b"\r\n\r\n"
+                + jpg
+                + b"\r\n"
+            )
             time.sleep(0.01)
 
     def _trickle(self, headers: bool) -> None:
         """A server that sends one byte every 0.1 s, of its headers or of its body, for up
         to 3 s: each read gets a byte long before any per-read timeout."""
-        head = (b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
-                + str(len(GOOD)).encode() + b"\r\n\r\n")
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+            + str(len(GOOD)).encode()
+            + b"\r\n\r\n"
+        )
         if not headers:
             self.wfile.write(head)
         try:
@@ -127,13 +135,16 @@ def test_good_image(server):
     assert img.shape == (32, 32)
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/missing.png", "HTTP 404"),
-    ("/page", "not an image \\(content type text/html\\)"),
-    ("/big.png", "too large"),
-    ("/big-unannounced.png", "too large"),
-    ("/slow.png", "timed out after 0.5 s"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/missing.png", "HTTP 404"),
+        ("/page", "not an image \\(content type text/html\\)"),
+        ("/big.png", "too large"),
+        ("/big-unannounced.png", "too large"),
+        ("/slow.png", "timed out after 0.5 s"),
+    ],
+)
 def test_bad_urls(server, path, reason):
     with pytest.raises(ImageError, match=reason):
         fetch_url(server + path, timeout=0.5, max_bytes=1000)
@@ -147,11 +158,17 @@ def test_the_timeout_is_a_deadline_for_the_whole_fetch(server, path):
     assert time.monotonic() - t0 < 2.0  # the trickle would take 3 s
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/to-ftp.png", "redirected to an unsupported 'ftp' URL"),
-    ("/loop.png", "HTTP 302 The HTTP server returned a redirect error that would lead to an "
-                  "infinite loop."),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/to-ftp.png", "redirected to an unsupported 'ftp' URL"),
+        (
+            "/loop.png",
+            "HTTP 302 The HTTP server returned a redirect error that would lead to an "
+            "infinite loop.",
+        ),
+    ],
+)
 def test_redirects_go_to_http_only_and_a_loop_is_one_line(server, path, reason):
     with pytest.raises(ImageError) as err:
         fetch_url(server + path, timeout=5)
@@ -189,8 +206,19 @@ def test_http_camera_is_read_live_and_reopened_when_it_hangs_up(server, tiny_onn
 
 
 def test_a_video_file_served_over_http_is_read_once(server, tiny_onnx_model):
-    res = CliRunner().invoke(app, ["run", "--model", str(tiny_onnx_model), "--video",
-                                   f"{server}/clip.avi", "--detector", "none", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            str(tiny_onnx_model),
+            "--video",
+            f"{server}/clip.avi",
+            "--detector",
+            "none",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert '"frames": 12' in res.output.splitlines()[-1]
     assert "has a length: read once like a file" in res.stderr

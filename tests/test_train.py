@@ -258,14 +258,28 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     mixed = ensemble([ens, single], "mixed")
     assert len(networks(mixed)) == 5
     nets = [keras.saving.load_model(m, safe_mode=True) for m in members] + [single]
-    np.testing.assert_allclose(predict(mixed, images),
-                               np.mean([predict(n, images) for n in nets], axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        predict(mixed, images), np.mean([predict(n, images) for n in nets], axis=0), atol=1e-6
+    )
 
     mean = np.mean([teacher_targets(str(m), images, ("happy", "sad")) for m in members], axis=0)
-    np.testing.assert_allclose(teacher_targets(str(out), images, ("happy", "sad")), mean,
-                               atol=1e-6)  # a k-fold run directory teaches as its fold models
-    res = CliRunner().invoke(app, ["train", "--data", str(synthetic_zip), "--arch", "poc",
-                                   "--epochs", "1", "--teacher", str(out / "folds")])
+    np.testing.assert_allclose(
+        teacher_targets(str(out), images, ("happy", "sad")), mean, atol=1e-6
+    )  # a k-fold run directory teaches as its fold models
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "poc",
+            "--epochs",
+            "1",
+            "--teacher",
+            str(out / "folds"),
+        ],
+    )
     assert res.exit_code == 2 and "not a finished --cv run" in res.output
 
 
@@ -282,8 +296,21 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
     with pytest.raises(ValueError, match="does not predict angry"):
         teacher_targets(teacher, images, ("angry", "happy"))
 
-    args = ["train", "--data", str(synthetic_zip), "--arch", "poc", "--classes", "happy,sad",
-            "--epochs", "1", "--teacher", teacher, "--teacher-weight", "0.7"]
+    args = [
+        "train",
+        "--data",
+        str(synthetic_zip),
+        "--arch",
+        "poc",
+        "--classes",
+        "happy,sad",
+        "--epochs",
+        "1",
+        "--teacher",
+        teacher,
+        "--teacher-weight",
+        "0.7",
+    ]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "student")])
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
@@ -305,23 +332,42 @@ def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_
     images = load(synthetic_zip).split("PublicTest").images[:20]
     probs = EmotionClassifier(teacher).predict_proba(images)
     probs = probs / probs.sum(axis=1, keepdims=True)  # an int8 softmax sums to 1 only roughly
-    np.testing.assert_allclose(teacher_targets(str(teacher), images, ("happy", "sad")), probs,
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(teacher_targets(str(teacher), images, ("sad", "happy")),
-                               probs[:, ::-1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        teacher_targets(str(teacher), images, ("happy", "sad")), probs, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        teacher_targets(str(teacher), images, ("sad", "happy")),
+        probs[:, ::-1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="does not predict angry"):
         teacher_targets(str(teacher), images, ("angry", "happy"))
 
-    res = CliRunner().invoke(app, [
-        "train", "--data", str(synthetic_zip), "--arch", "nano", "--classes", "happy,sad",
-        "--epochs", "1", "--teacher", str(teacher), "--out", str(tmp_path / "nano")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "nano",
+            "--classes",
+            "happy,sad",
+            "--epochs",
+            "1",
+            "--teacher",
+            str(teacher),
+            "--out",
+            str(tmp_path / "nano"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "nano" / "metrics.json").read_text())
     assert metrics["config"]["teacher"] == str(teacher) and metrics["arch"] == "nano"
 
 
-def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_path,
-                                                  monkeypatch):
+def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_path, monkeypatch):
     needs_training_stack()
     import train.fit
     from edge_runtime.cli import app
@@ -338,10 +384,26 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     monkeypatch.setattr(train.fit, "load_teacher", recording)
     originals = load(synthetic_zip).task(("happy", "sad")).split("train").images
     out = tmp_path / "online"
-    res = CliRunner().invoke(app, [
-        "train", "--data", str(synthetic_zip), "--arch", "nano", "--classes", "happy,sad",
-        "--epochs", "2", "--teacher", str(exported / "happy_sad.int8.onnx"),
-        "--teacher-sees", "augmented", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(synthetic_zip),
+            "--arch",
+            "nano",
+            "--classes",
+            "happy,sad",
+            "--epochs",
+            "2",
+            "--teacher",
+            str(exported / "happy_sad.int8.onnx"),
+            "--teacher-sees",
+            "augmented",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(seen) == 2 and all(s.dtype == np.uint8 and s.shape == originals.shape for s in seen)
     # each epoch the teacher labels new augmented copies, never the training images themselves
@@ -351,8 +413,9 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     # the student learns from augmented images made outside it, so it holds no augmentation
     assert "augment" not in [layer.name for layer in load_keras(out / "model.keras").layers]
 
-    res = CliRunner().invoke(app, [
-        "train", "--data", str(synthetic_zip), "--teacher-sees", "both", "--out", str(out)])
+    res = CliRunner().invoke(
+        app, ["train", "--data", str(synthetic_zip), "--teacher-sees", "both", "--out", str(out)]
+    )
     assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
 
 

@@ -31,8 +31,9 @@ def faces() -> np.ndarray:
             for grow in (0.9, 1.0, 1.2):
                 side = int(max(w, h) * grow)
                 cx, cy = x + w // 2 + dx, y + h // 2 + dy
-                crop = gray[max(cy - side // 2, 0) : cy + side // 2, max(cx - side // 2, 0) :
-                            cx + side // 2]
+                crop = gray[
+                    max(cy - side // 2, 0) : cy + side // 2, max(cx - side // 2, 0) : cx + side // 2
+                ]
                 out.append(to_face_input(crop))
     out += [f[:, ::-1] for f in out]
     rng = np.random.default_rng(0)
@@ -48,8 +49,17 @@ def main() -> None:
             clf = EmotionClassifier(name, precision=precision)
             answers[f"{name}.{precision}"] = clf.predict_proba(x).round(6).tolist()
     cpu = cpu_info()
-    print(json.dumps({"machine": platform.machine(), "cpu": cpu["model"],
-                      "isa_class": cpu["isa_class"], "faces": len(x), "answers": answers}))
+    print(
+        json.dumps(
+            {
+                "machine": platform.machine(),
+                "cpu": cpu["model"],
+                "isa_class": cpu["isa_class"],
+                "faces": len(x),
+                "answers": answers,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

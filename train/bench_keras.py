@@ -33,8 +33,14 @@ class KerasRunner(Runner):
     (what `train.fit.predict` does). Pass one `cache` dict to share a loaded model between
     the two modes."""
 
-    def __init__(self, model: str, path: Path, mode: str, threads: int,
-                 cache: dict[Path, tuple[object, float, float | None]] | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        path: Path,
+        mode: str,
+        threads: int,
+        cache: dict[Path, tuple[object, float, float | None]] | None = None,
+    ) -> None:
         from train.run_dir import keras_labels, load_keras
 
         path = Path(path)
@@ -84,8 +90,9 @@ class TfliteRunner(Runner):
         self.load_rss_mb = None if before is None or after is None else after - before
         self.side = int(it.get_input_details()[0]["shape"][1])
         n = int(it.get_output_details()[0]["shape"][-1])
-        self.labels = FER2013_LABELS if n == len(FER2013_LABELS) else tuple(
-            f"class{i}" for i in range(n))
+        self.labels = (
+            FER2013_LABELS if n == len(FER2013_LABELS) else tuple(f"class{i}" for i in range(n))
+        )
 
     def _interpreter(self, batch: int):
         if batch not in self._interpreters:
@@ -97,8 +104,9 @@ class TfliteRunner(Runner):
                 it = tf.lite.Interpreter(model_path=str(self.path), num_threads=self.threads)
                 shape = list(it.get_input_details()[0]["shape"])
                 if shape[0] != batch:
-                    it.resize_tensor_input(it.get_input_details()[0]["index"],
-                                           [batch, *shape[1:]], strict=False)
+                    it.resize_tensor_input(
+                        it.get_input_details()[0]["index"], [batch, *shape[1:]], strict=False
+                    )
                 it.allocate_tensors()
             self._interpreters[batch] = it
         return self._interpreters[batch]
@@ -106,8 +114,9 @@ class TfliteRunner(Runner):
     def timed_call(self, faces: np.ndarray) -> Callable[[], object]:
         import cv2
 
-        x = np.stack([cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_LINEAR)
-                      for f in faces])
+        x = np.stack(
+            [cv2.resize(f, (self.side, self.side), interpolation=cv2.INTER_LINEAR) for f in faces]
+        )
         x = (x[..., None].astype(np.float32) / 255.0 - 0.5) * 2.0
         it = self._interpreter(len(x))
         index, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
@@ -120,5 +129,6 @@ class TfliteRunner(Runner):
         return call
 
     def proba(self, faces: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.timed_call(faces[i : i + 256])()
-                               for i in range(0, len(faces), 256)])
+        return np.concatenate(
+            [self.timed_call(faces[i : i + 256])() for i in range(0, len(faces), 256)]
+        )

@@ -57,8 +57,20 @@ def _task(r: dict) -> str:
 
 
 # a label's offsets from its point tried in turn, in points: beside it, then further up or down
-_LABEL_OFFSETS = [(5, 3), (5, -3), (-5, 3), (-5, -3), (5, 13), (5, -13), (-5, 13), (-5, -13),
-                  (5, 23), (5, -23), (-5, 23), (-5, -23)]
+_LABEL_OFFSETS = [
+    (5, 3),
+    (5, -3),
+    (-5, 3),
+    (-5, -3),
+    (5, 13),
+    (5, -13),
+    (-5, 13),
+    (-5, -13),
+    (5, 23),
+    (5, -23),
+    (-5, 23),
+    (-5, -23),
+]
 
 
 def _overlap(a, b) -> float:
@@ -78,15 +90,22 @@ def _place_labels(ax, pts: list[tuple[float, float]], texts: list[str], avoid: l
     def cost(box) -> float:
         outside = box.width * box.height - _overlap(box, frame)
         covered = sum(_overlap(box, b) for b in taken)
-        dots_hit = sum(box.x0 - 4 < px < box.x1 + 4 and box.y0 - 4 < py < box.y1 + 4
-                       for px, py in dots)
+        dots_hit = sum(
+            box.x0 - 4 < px < box.x1 + 4 and box.y0 - 4 < py < box.y1 + 4 for px, py in dots
+        )
         return outside + covered + 100.0 * dots_hit
 
     def label(text: str, xy: tuple[float, float], dx: float, dy: float, leader: bool):
-        return ax.annotate(text, xy, textcoords="offset points", xytext=(dx, dy), fontsize=7,
-                           ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
-                           arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"}
-                           if leader else None)
+        return ax.annotate(
+            text,
+            xy,
+            textcoords="offset points",
+            xytext=(dx, dy),
+            fontsize=7,
+            ha="left" if dx > 0 else "right",
+            va="bottom" if dy > 0 else "top",
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"} if leader else None,
+        )
 
     for (x, y), text in sorted(zip(pts, texts, strict=True), key=lambda t: -t[0][1]):
         best = None
@@ -132,16 +151,21 @@ def write_pareto(rows: list[dict], path: Path, plt):
         if _wide([p[0] for p in pts]):
             ax.set_xscale("log")
         ax.margins(x=0.12, y=0.08)
-        ax.set_xlabel(f"median latency, ms (batch {group[0]['batch']}, "
-                      f"{group[0]['threads']} thread(s))")
+        ax.set_xlabel(
+            f"median latency, ms (batch {group[0]['batch']}, {group[0]['threads']} thread(s))"
+        )
         ax.set_ylabel(f"accuracy, % ({group[0]['eval_split']})")
         ax.set_title(f"Accuracy vs latency: {task}")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     for ax, task in zip(axes[0], tasks, strict=True):
         group = [r for r in ref if _task(r) == task]
-        _place_labels(ax, [(r["p50_ms"], 100 * r["accuracy"]) for r in group],
-                      [_label(r) for r in group], [a for a in [ax.get_legend()] if a])
+        _place_labels(
+            ax,
+            [(r["p50_ms"], 100 * r["accuracy"]) for r in group],
+            [_label(r) for r in group],
+            [a for a in [ax.get_legend()] if a],
+        )
     return save(fig, path, dpi=110)
 
 
@@ -156,16 +180,25 @@ def write_latency(rows: list[dict], path: Path, plt):
     med = [r["p50_ms"] for r in ref]
     err = [[r["p50_ms"] - r["min_ms"] for r in ref], [r["p90_ms"] - r["p50_ms"] for r in ref]]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ref) + 1.5))
-    ax.barh(y, med, xerr=err, color="tab:blue", alpha=0.8, capsize=3,
-            label="median (whiskers: min to p90)")
+    ax.barh(
+        y,
+        med,
+        xerr=err,
+        color="tab:blue",
+        alpha=0.8,
+        capsize=3,
+        label="median (whiskers: min to p90)",
+    )
     ax.scatter([r["p99_ms"] for r in ref], y, marker="|", c="k", s=80, label="p99", zorder=3)
     ax.set_yticks(y, [_label(r) for r in ref], fontsize=8)
     ax.invert_yaxis()
     wide = _wide([r["min_ms"] for r in ref] + [r["p99_ms"] for r in ref])
     if wide:
         ax.set_xscale("log")
-    ax.set_xlabel(f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))"
-                  + (", log scale" if wide else ""))
+    ax.set_xlabel(
+        f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))"
+        + (", log scale" if wide else "")
+    )
     ax.set_title("Latency")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -177,8 +210,10 @@ def write_plots(rows: list[dict], out: Path) -> tuple[list[str], list[str]]:
     """(written file names, notes for the ones skipped)."""
     plt = _pyplot()
     if plt is None:
-        return [], ["pareto.png and latency.png skipped: matplotlib is not installed "
-                    "(pip install matplotlib)"]
+        return [], [
+            "pareto.png and latency.png skipped: matplotlib is not installed "
+            "(pip install matplotlib)"
+        ]
     written, notes = [], []
     if write_pareto(rows, out / PARETO, plt):
         written.append(PARETO)

@@ -131,8 +131,7 @@ def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
 
     aug = augmentation(seed)
     out = [
-        np.asarray(aug(x[i : i + batch_size], training=True))
-        for i in range(0, len(x), batch_size)
+        np.asarray(aug(x[i : i + batch_size], training=True)) for i in range(0, len(x), batch_size)
     ]
     return np.clip(np.rint(np.concatenate(out)), 0, 255).astype(np.float32)
 
@@ -227,21 +226,35 @@ def kfold_on_task(run_dir: Path, ds: Dataset, classes: tuple[str, ...]) -> dict 
     keep = np.isin(base.labels, [labels.index(c) for c in classes])
     index = {labels.index(c): i for i, c in enumerate(classes)}
     per_fold = []
-    for i, (_, held) in enumerate(fold_indices(base.labels, cv["folds"], cv["repeats"],
-                                               config.get("seed", 0))):
+    for i, (_, held) in enumerate(
+        fold_indices(base.labels, cv["folds"], cv["repeats"], config.get("seed", 0))
+    ):
         r, k = divmod(i, cv["folds"])
         path = run_dir / "folds" / f"r{r + 1}_k{k + 1}" / "model.keras"
         if not path.is_file():
             return None
         held = held[keep[held]]
-        probs = task_probs(predict(keras.saving.load_model(path, safe_mode=True),
-                                   base.images[held]), labels, classes)
+        probs = task_probs(
+            predict(keras.saving.load_model(path, safe_mode=True), base.images[held]),
+            labels,
+            classes,
+        )
         truth = np.array([index[v] for v in base.labels[held].tolist()])
         rep = report(truth, probs.argmax(1), classes)
-        per_fold.append({"repeat": r + 1, "fold": k + 1, "n": rep["n"],
-                         "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]})
-    return {**_cv_summary(per_fold, cv["folds"], cv["repeats"], cv.get("final")),
-            "scored_on": list(classes), "trained_on": list(labels)}
+        per_fold.append(
+            {
+                "repeat": r + 1,
+                "fold": k + 1,
+                "n": rep["n"],
+                "accuracy": rep["accuracy"],
+                "macro_f1": rep["macro_f1"],
+            }
+        )
+    return {
+        **_cv_summary(per_fold, cv["folds"], cv["repeats"], cv.get("final")),
+        "scored_on": list(classes),
+        "trained_on": list(labels),
+    }
 
 
 def _weighted_layers(model) -> list:
@@ -421,8 +434,8 @@ def fit_one(
         else:
             state["wait"] += 1
         model.save(ckpt / "last.keras")
+        on_epoch()  # first: a run killed between the two still counts the time this epoch took
         _write_json(state_file, state)
-        on_epoch()
         if cfg.patience and state["wait"] >= cfg.patience:
             print(f"{name}: early stop, no gain for {cfg.patience} epochs", file=sys.stderr)
             break
@@ -521,8 +534,12 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
             w = csv.DictWriter(f, fieldnames=list(history[0]))
             w.writeheader()
             w.writerows(history)
-    plot_curves(history, out / "curves.png", title=f"{cfg.arch} {metrics['task']}",
-                kept=metrics["best_epoch"])
+    plot_curves(
+        history,
+        out / "curves.png",
+        title=f"{cfg.arch} {metrics['task']}",
+        kept=metrics["best_epoch"],
+    )
     report_split = ds.choice_split() or "all"
     if report_split in metrics["splits"]:
         plot_confusion(

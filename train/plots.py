@@ -32,8 +32,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "", kept: int = 0)
     marker = "o" if len(epochs) <= 30 else None
     for key, ax in (("loss", ax1), ("accuracy", ax2)):
         ax.plot(epochs, [h[key] for h in history], marker=marker, ms=3, label="train")
-        ax.plot(epochs, [h["val_" + key] for h in history], marker=marker, ms=3,
-                label="validation")
+        ax.plot(epochs, [h["val_" + key] for h in history], marker=marker, ms=3, label="validation")
         if kept:
             ax.axvline(kept, color="0.4", ls="--", lw=1, label=f"kept: epoch {kept}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -53,10 +53,17 @@ def detector_rows(
             label = f"{name} {w}x{h}"
             variants[label] = lambda d=det, f=frame, s=side: d.detect(f, s)
             keys[label] = (name, w, h, len(det.detect(frame, side)))
-    timings = interleaved(variants, runs=runs, warmup=warmup, rounds=min(5, runs),
-                          on_block=on_block)
+    timings = interleaved(
+        variants, runs=runs, warmup=warmup, rounds=min(5, runs), on_block=on_block
+    )
     return [
-        {"detector": name, "width": w, "height": h, "threads": threads, "faces": faces,
-         **timings[label]}
+        {
+            "detector": name,
+            "width": w,
+            "height": h,
+            "threads": threads,
+            "faces": faces,
+            **timings[label],
+        }
         for label, (name, w, h, faces) in keys.items()
     ]

@@ -28,8 +28,19 @@ from edge_runtime.timing import interleaved
 
 #: keys every row has (latency and video rows alike)
 REQUIRED_KEYS: tuple[str, ...] = (
-    "kind", "model", "format", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "min_ms",
-    "throughput", "size_bytes", "load_ms", "peak_rss_mb",
+    "kind",
+    "model",
+    "format",
+    "threads",
+    "batch",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "min_ms",
+    "throughput",
+    "size_bytes",
+    "load_ms",
+    "peak_rss_mb",
 )
 VIDEO_SETTINGS: tuple[tuple[str, int | None], ...] = (
     ("default", None),  # the recognizer's default detect_every (full detection every 10)
@@ -105,8 +116,10 @@ def _plan(cfg: BenchConfig, note: Callable[[str], None]) -> list[tuple[ModelFile
             else:
                 note(f"{m.name}: tflite rows skipped, TensorFlow is not installed")
         if len(plan) == before:
-            note(f"{m.name}: no file in the formats asked for ({', '.join(cfg.formats)}); "
-                 f"it has {', '.join(m.files) or 'none'}")
+            note(
+                f"{m.name}: no file in the formats asked for ({', '.join(cfg.formats)}); "
+                f"it has {', '.join(m.files) or 'none'}"
+            )
     if not plan:
         raise BenchError("nothing to benchmark: no model file in the formats asked for")
     return plan
@@ -130,8 +143,9 @@ def _faces(n: int, part) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (n, FACE_SIZE, FACE_SIZE), np.uint8)
 
 
-def _accuracy(runners: dict, part, split: str, progress: Progress,
-              note: Callable[[str], None]) -> dict[tuple[str, str], dict]:
+def _accuracy(
+    runners: dict, part, split: str, progress: Progress, note: Callable[[str], None]
+) -> dict[tuple[str, str], dict]:
     """Accuracy and macro-F1 per (model, format) on the split, over each model's classes."""
     from edge_runtime.metrics import report
     from train.data import DataError
@@ -152,17 +166,26 @@ def _accuracy(runners: dict, part, split: str, progress: Progress,
             out[(model, fmt)] = {}
             continue
         rep = report(task.labels, r.proba(task.images).argmax(1), r.labels)
-        out[(model, fmt)] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
-                             "eval_n": rep["n"], "eval_split": split}
+        out[(model, fmt)] = {
+            "accuracy": rep["accuracy"],
+            "macro_f1": rep["macro_f1"],
+            "eval_n": rep["n"],
+            "eval_split": split,
+        }
     return out
 
 
-def _row_base(r: Runner | None, model: str, fmt: str, path: Path, threads: int,
-              bundled: bool) -> dict:
+def _row_base(
+    r: Runner | None, model: str, fmt: str, path: Path, threads: int, bundled: bool
+) -> dict:
     return {
-        "model": model, "format": fmt, "threads": threads,
-        "path": portable_path(path), "bundled": bundled,
-        "size_bytes": path.stat().st_size, "sha256": file_sha256(path),
+        "model": model,
+        "format": fmt,
+        "threads": threads,
+        "path": portable_path(path),
+        "bundled": bundled,
+        "size_bytes": path.stat().st_size,
+        "sha256": file_sha256(path),
         "labels": None if r is None else list(r.labels),
         "macs": getattr(r, "macs", None),
         "isa_class": isa_class(),
@@ -194,13 +217,15 @@ def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None
         for name, every in VIDEO_SETTINGS:
             opts = RecognizerOptions() if every is None else RecognizerOptions(detect_every=every)
             try:
-                recs[name] = EmotionRecognizer(clf, cfg.detector, cfg.detector_model,
-                                               threads=threads, options=opts)
+                recs[name] = EmotionRecognizer(
+                    clf, cfg.detector, cfg.detector_model, threads=threads, options=opts
+                )
             except DetectorError as e:
                 raise BenchError(str(e)) from None
         frame_ms: dict[str, list[float]] = {k: [] for k in recs}
-        totals = {k: {"frames": 0, "faces": 0, "seconds": 0.0, "full": 0, "stages": {}}
-                  for k in recs}
+        totals = {
+            k: {"frames": 0, "faces": 0, "seconds": 0.0, "full": 0, "stages": {}} for k in recs
+        }
         for p in range(cfg.video_passes + 1):  # pass 0: warm-up, 10 frames, discarded
             for name, rec in recs.items():
                 progress.update(f"video {m.name} {name}")
@@ -229,15 +254,24 @@ def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None
             row = _row_base(None, m.name, fmt, m.files[fmt], threads, m.bundled)
             row.update(
                 labels=list(clf.labels),
-                kind="video", batch=1, setting=name,
+                kind="video",
+                batch=1,
+                setting=name,
                 detect_every=recs[name].options.detect_every,
-                video=str(cfg.video), passes=cfg.video_passes,
+                video=str(cfg.video),
+                passes=cfg.video_passes,
                 frames=t["frames"] // max(cfg.video_passes, 1),
-                faces_per_frame=t["faces"] / n, full_detection_share=t["full"] / n,
-                fps=fps, throughput=fps, load_ms=clf.load_ms,
-                p50_ms=float(np.median(ms)), p90_ms=float(np.percentile(ms, 90)),
-                p95_ms=float(np.percentile(ms, 95)), p99_ms=float(np.percentile(ms, 99)),
-                min_ms=float(ms.min()), mean_ms=float(ms.mean()),
+                faces_per_frame=t["faces"] / n,
+                full_detection_share=t["full"] / n,
+                fps=fps,
+                throughput=fps,
+                load_ms=clf.load_ms,
+                p50_ms=float(np.median(ms)),
+                p90_ms=float(np.percentile(ms, 90)),
+                p95_ms=float(np.percentile(ms, 95)),
+                p99_ms=float(np.percentile(ms, 99)),
+                min_ms=float(ms.min()),
+                mean_ms=float(ms.mean()),
                 stage_ms={k: v / n for k, v in t["stages"].items()},
                 peak_rss_mb=peak_rss_mb(),
             )
@@ -250,14 +284,17 @@ def _note_flip_tta(runners: dict, note: Callable[[str], None]) -> None:
     keras_models = {m for (m, fmt, _t) in runners if fmt in KERAS_ROWS}
     for (model, fmt, _t), r in runners.items():
         if model in keras_models and fmt not in KERAS_ROWS and r.clf.info.card.get("flip_tta"):
-            note(f"{model}: its ONNX files average each face with its mirror image inside the "
-                 "graph (two passes); its Keras rows run the trained network once, so their "
-                 "accuracy and latency are not the same computation")
+            note(
+                f"{model}: its ONNX files average each face with its mirror image inside the "
+                "graph (two passes); its Keras rows run the trained network once, so their "
+                "accuracy and latency are not the same computation"
+            )
             keras_models.discard(model)
 
 
-def run_bench(cfg: BenchConfig, show_progress: bool = False,
-              on_note: Callable[[str], None] | None = None) -> BenchResult:
+def run_bench(
+    cfg: BenchConfig, show_progress: bool = False, on_note: Callable[[str], None] | None = None
+) -> BenchResult:
     """Measure everything `cfg` asks for. BenchError for a bad input, before the long part."""
     notes: list[str] = []
 
@@ -280,20 +317,24 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
     n_video = len(cfg.models) * len(VIDEO_SETTINGS) * (cfg.video_passes + 1) if cfg.video else 0
     n_acc = len({(m.name, f) for m, f, _ in plan}) if part is not None else 0
     n_detect = len(TIMED) * len(cfg.detect_sizes) * 6
-    progress = Progress(len(plan) + n_acc + n_video + len(plan) * len(cfg.batches) * (rounds + 1)
-                        + n_detect, enabled=show_progress)
+    progress = Progress(
+        len(plan) + n_acc + n_video + len(plan) * len(cfg.batches) * (rounds + 1) + n_detect,
+        enabled=show_progress,
+    )
     try:
         runners: dict[tuple[str, str, int], Runner] = {}
         keras_cache: dict = {}
         first_onnx = next(
-            (m.files[f] for m, f, _ in plan if f not in (*KERAS_ROWS, "tflite")), None)
+            (m.files[f] for m, f, _ in plan if f not in (*KERAS_ROWS, "tflite")), None
+        )
         if first_onnx is not None:  # onnxruntime's one-time start-up is no model's load time
             OnnxRunner("warm-up", "onnx", first_onnx, 1)
         for m, fmt, t in plan:
             progress.update(f"load {m.name} {fmt} t{t}")
             if fmt in KERAS_ROWS:
-                runners[(m.name, fmt, t)] = KerasRunner(m.name, m.files["keras"],
-                                                        fmt.split("-")[1], t, keras_cache)
+                runners[(m.name, fmt, t)] = KerasRunner(
+                    m.name, m.files["keras"], fmt.split("-")[1], t, keras_cache
+                )
             elif fmt == "tflite":
                 runners[(m.name, fmt, t)] = TfliteRunner(m.name, m.files[fmt], t)
             else:
@@ -301,11 +342,18 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
         _note_flip_tta(runners, note)
         acc = _accuracy(runners, part, split, progress, note) if part is not None else {}
         rows = _video_rows(cfg, progress, note) if cfg.video else []
-        detectors = detector_rows(
-            cfg.detect_sizes, cfg.threads[0], runs=max(10, cfg.runs // 4),
-            warmup=max(1, cfg.warmup // 4), yunet_model=cfg.detector_model,
-            on_block=progress.update,
-        ) if cfg.detect_sizes else []
+        detectors = (
+            detector_rows(
+                cfg.detect_sizes,
+                cfg.threads[0],
+                runs=max(10, cfg.runs // 4),
+                warmup=max(1, cfg.warmup // 4),
+                yunet_model=cfg.detector_model,
+                on_block=progress.update,
+            )
+            if cfg.detect_sizes
+            else []
+        )
 
         variants, keys = {}, {}
         for (model, fmt, t), r in runners.items():
@@ -313,8 +361,9 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
                 label = f"{model} {fmt} threads={t} batch={b}"
                 variants[label] = r.timed_call(_faces(b, part))
                 keys[label] = (model, fmt, t, b)
-        timings = interleaved(variants, runs=cfg.runs, warmup=cfg.warmup, rounds=rounds,
-                              on_block=progress.update)
+        timings = interleaved(
+            variants, runs=cfg.runs, warmup=cfg.warmup, rounds=rounds, on_block=progress.update
+        )
     finally:
         progress.close()
     peak = peak_rss_mb()
@@ -329,12 +378,18 @@ def run_bench(cfg: BenchConfig, show_progress: bool = False,
             p50_per_face_ms=st["p50_ms"] / b,
             throughput=b * 1000.0 / st["p50_ms"] if st["p50_ms"] > 0 else 0.0,
             peak_rss_mb=peak,
-            accuracy=None, macro_f1=None, eval_n=None, eval_split=None,
+            accuracy=None,
+            macro_f1=None,
+            eval_n=None,
+            eval_split=None,
         )
         row.update(acc.get((model, fmt), {}))
         latency.append(row)
-    base = {(r["model"], r["threads"], r["batch"]): r["p50_ms"]
-            for r in latency if r["format"] == "fp32"}
+    base = {
+        (r["model"], r["threads"], r["batch"]): r["p50_ms"]
+        for r in latency
+        if r["format"] == "fp32"
+    }
     for r in latency:
         b = base.get((r["model"], r["threads"], r["batch"]))
         r["speedup_vs_fp32"] = b / r["p50_ms"] if b and r["p50_ms"] > 0 else None

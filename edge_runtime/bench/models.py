@@ -65,11 +65,12 @@ def _with_siblings(path: Path) -> dict[str, Path]:
 
 
 def _is_path(token: str) -> bool:
-    return ("/" in token or "\\" in token or token.endswith(SUFFIXES) or Path(token).exists())
+    return "/" in token or "\\" in token or token.endswith(SUFFIXES) or Path(token).exists()
 
 
-def _add(found: dict[str, ModelFiles], name: str, files: dict[str, Path],
-         bundled: bool = False) -> None:
+def _add(
+    found: dict[str, ModelFiles], name: str, files: dict[str, Path], bundled: bool = False
+) -> None:
     entry = found.setdefault(name, ModelFiles(name, bundled=bundled))
     for fmt, path in files.items():
         entry.files.setdefault(fmt, path)
@@ -103,8 +104,13 @@ def collect(tokens: list[str]) -> list[ModelFiles]:
                 raise BenchError(f"{token}: model file not found")
             if path.suffix not in SUFFIXES:
                 raise BenchError(f"{token}: not a model file (expected .onnx, .keras or .tflite)")
-            files = ({"keras": path} if path.suffix == ".keras" else {"tflite": path}
-                     if path.suffix == ".tflite" else _with_siblings(path))
+            files = (
+                {"keras": path}
+                if path.suffix == ".keras"
+                else {"tflite": path}
+                if path.suffix == ".tflite"
+                else _with_siblings(path)
+            )
             _add(found, name or name_of(path), files)
         elif token in bundled:
             _add(found, token, bundled_files(token), bundled=True)
@@ -121,5 +127,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
     if bad or not fmts:
         raise BenchError(
             f"--formats: unknown format {', '.join(bad) or '(none)'}; choose from "
-            + ", ".join(FORMATS))
+            + ", ".join(FORMATS)
+        )
     return fmts

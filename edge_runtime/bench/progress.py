@@ -13,8 +13,9 @@ class Progress:
     Redraws at most every 0.1 s, on one line, with the current label (model and format).
     """
 
-    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None,
-                 width: int = 28) -> None:
+    def __init__(
+        self, total: int, enabled: bool = True, stream: TextIO | None = None, width: int = 28
+    ) -> None:
         self.total = max(1, int(total))
         self.done = 0
         self.enabled = enabled
@@ -31,8 +32,9 @@ class Progress:
             filled = int(self.width * self.done / self.total)
             bar = "#" * filled + "." * (self.width - filled)
             elapsed = now - self.started
-            self.stream.write(f"\r[{bar}] {100 * self.done // self.total:3d}% "
-                              f"{elapsed:5.0f}s  {label[:48]:<48}")
+            self.stream.write(
+                f"\r[{bar}] {100 * self.done // self.total:3d}% {elapsed:5.0f}s  {label[:48]:<48}"
+            )
             self.stream.flush()
 
     def close(self) -> None:

@@ -53,7 +53,8 @@ def table(rows: list[dict], columns: list[tuple[str, object]]) -> list[str]:
     head = "| " + " | ".join(h for h, _ in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
     body = [
-        "| " + " | ".join(str(f(r)) if callable(f) else str(r.get(f, "-")) for _, f in columns)
+        "| "
+        + " | ".join(str(f(r)) if callable(f) else str(r.get(f, "-")) for _, f in columns)
         + " |"
         for r in rows
     ]
@@ -117,25 +118,41 @@ def tracking_gains(video_rows: list[dict]) -> list[str]:
     for model in dict.fromkeys(r["model"] for r in video_rows):
         d, e = by.get((model, "default")), by.get((model, "detect-every-frame"))
         if d and e and e["fps"] > 0:
-            lines.append(f"- {model}: tracking with a full detection every {d['detect_every']} "
-                         f"frames gives {d['fps'] / e['fps']:.2f}x the fps of detection on "
-                         f"every frame ({d['fps']:.1f} vs {e['fps']:.1f} fps).")
+            lines.append(
+                f"- {model}: tracking with a full detection every {d['detect_every']} "
+                f"frames gives {d['fps'] / e['fps']:.2f}x the fps of detection on "
+                f"every frame ({d['fps']:.1f} vs {e['fps']:.1f} fps)."
+            )
     return lines
 
 
 def markdown_tables(result: BenchResult) -> str:
     """The latency/accuracy table and, with --video, the pipeline table (stdout output)."""
-    out = ["## Latency and accuracy", "",
-           *table(sorted(result.latency_rows(), key=row_order), LATENCY_COLUMNS)]
+    out = [
+        "## Latency and accuracy",
+        "",
+        *table(sorted(result.latency_rows(), key=row_order), LATENCY_COLUMNS),
+    ]
     video = result.video_rows()
     if video:
-        out += ["", "## Video pipeline (read, detect, track, classify, smooth)", "",
-                *table(video, VIDEO_COLUMNS), "", *tracking_gains(video)]
+        out += [
+            "",
+            "## Video pipeline (read, detect, track, classify, smooth)",
+            "",
+            *table(video, VIDEO_COLUMNS),
+            "",
+            *tracking_gains(video),
+        ]
     if result.detectors:
-        out += ["", "## Face detection, one full frame (the demo photo, one face)", "",
-                *table(result.detectors, DETECTOR_COLUMNS), "",
-                "`run` detects on a copy shrunk to `--detect-size` (320 px on the longer side "
-                "by default) and, between full detections, only around each tracked face."]
+        out += [
+            "",
+            "## Face detection, one full frame (the demo photo, one face)",
+            "",
+            *table(result.detectors, DETECTOR_COLUMNS),
+            "",
+            "`run` detects on a copy shrunk to `--detect-size` (320 px on the longer side "
+            "by default) and, between full detections, only around each tracked face.",
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -154,13 +171,16 @@ def files_table(rows: list[dict]) -> list[str]:
         if r["kind"] == "latency":
             seen.setdefault(r["path"], r)
     ordered = sorted(seen.values(), key=lambda r: (r["model"], row_order(r)[3]))
-    return table(ordered, [
-        ("model", "model"),
-        ("format", lambda r: "keras" if r["format"].startswith("keras") else r["format"]),
-        ("file", lambda r: f"`{display_path(r['path'], r['bundled'])}`"),
-        ("bytes", lambda r: f"{r['size_bytes']:,}"),
-        ("sha256", lambda r: f"`{r['sha256']}`"),
-    ])
+    return table(
+        ordered,
+        [
+            ("model", "model"),
+            ("format", lambda r: "keras" if r["format"].startswith("keras") else r["format"]),
+            ("file", lambda r: f"`{display_path(r['path'], r['bundled'])}`"),
+            ("bytes", lambda r: f"{r['size_bytes']:,}"),
+            ("sha256", lambda r: f"`{r['sha256']}`"),
+        ],
+    )
 
 
 def method_lines(result: BenchResult) -> list[str]:
@@ -185,21 +205,42 @@ def method_lines(result: BenchResult) -> list[str]:
     ]
     if any(r.get("accuracy") is not None for r in lat):
         split = next(r["eval_split"] for r in lat if r.get("eval_split"))
-        lines.append(f"- Accuracy and macro-F1: split {split} of `{c['data']}`, each model "
-                     "over its own classes.")
+        lines.append(
+            f"- Accuracy and macro-F1: split {split} of `{c['data']}`, each model "
+            "over its own classes."
+        )
     if result.video_rows():
-        lines.append(f"- Video: `{c['video']}`, {c['detector']} detector, "
-                     f"passes per setting: {c['video_passes']}, alternating, after a 10-frame "
-                     "warm-up; frame ms = read + detect + preprocess + infer + smooth; stage "
-                     "columns are means per frame.")
+        lines.append(
+            f"- Video: `{c['video']}`, {c['detector']} detector, "
+            f"passes per setting: {c['video_passes']}, alternating, after a 10-frame "
+            "warm-up; frame ms = read + detect + preprocess + infer + smooth; stage "
+            "columns are means per frame."
+        )
     return lines
 
 
 def markdown_page(result: BenchResult, command: str, images: list[str]) -> str:
     """The whole results page: command, system block, method, tables, plots, files, notes."""
-    out = ["# edge-fer benchmark results", "", "Produced by:", "", "```sh", command, "```", "",
-           "## System", "", *system_lines(result.system), "", "## Method", "",
-           *method_lines(result), "", markdown_tables(result).rstrip(), ""]
+    out = [
+        "# edge-fer benchmark results",
+        "",
+        "Produced by:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        "## System",
+        "",
+        *system_lines(result.system),
+        "",
+        "## Method",
+        "",
+        *method_lines(result),
+        "",
+        markdown_tables(result).rstrip(),
+        "",
+    ]
     for name in images:
         out += [f"![{name}]({name})", ""]
     out += [FILES_HEADING, "", *files_table(result.rows), ""]
@@ -211,8 +252,7 @@ def markdown_page(result: BenchResult, command: str, images: list[str]) -> str:
 def flat(row: dict) -> dict:
     """A row with `stage_ms` spread into `stage_<name>_ms` columns and labels joined with
     commas (for CSV)."""
-    d = {k: (",".join(v) if isinstance(v, list) else v)
-         for k, v in row.items() if k != "stage_ms"}
+    d = {k: (",".join(v) if isinstance(v, list) else v) for k, v in row.items() if k != "stage_ms"}
     for k, v in (row.get("stage_ms") or {}).items():
         d[f"stage_{k}_ms"] = v
     return d
@@ -228,9 +268,15 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def to_json(result: BenchResult, command: str) -> dict:
-    return {"schema": SCHEMA, "command": command, "system": result.system,
-            "config": result.config, "notes": result.notes, "rows": result.rows,
-            "detectors": result.detectors}
+    return {
+        "schema": SCHEMA,
+        "command": command,
+        "system": result.system,
+        "config": result.config,
+        "notes": result.notes,
+        "rows": result.rows,
+        "detectors": result.detectors,
+    }
 
 
 def parse_files_table(markdown: str) -> list[dict]:
@@ -241,7 +287,7 @@ def parse_files_table(markdown: str) -> list[dict]:
     except ValueError:
         return []
     rows, header = [], None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("#"):
             break
         if not line.startswith("|") or line.startswith("|---"):

@@ -87,10 +87,14 @@ def system_lines(system: dict) -> list[str]:
         f"{o['inter_op_threads']}, intra-op threads = the threads column",
     ]
     if system.get("tensorflow_threads") is not None:
-        lines.append(f"- TensorFlow intra-op threads: {system['tensorflow_threads']} "
-                     "(0 = TensorFlow's default, all cores)")
+        lines.append(
+            f"- TensorFlow intra-op threads: {system['tensorflow_threads']} "
+            "(0 = TensorFlow's default, all cores)"
+        )
     if load:
-        lines.append(f"- Load average (1/5/15 min) at start: {load[0]}/{load[1]}/{load[2]}"
-                     + (f", at end: {end[0]}/{end[1]}/{end[2]}" if end else ""))
+        lines.append(
+            f"- Load average (1/5/15 min) at start: {load[0]}/{load[1]}/{load[2]}"
+            + (f", at end: {end[0]}/{end[1]}/{end[2]}" if end else "")
+        )
     lines.append(f"- Date: {system['date_utc']}")
     return lines

@@ -39,8 +39,9 @@ def _check_targets(out: Path, names: list[str], overwrite: bool) -> None:
         raise UserError(f"--out {out}: exists and is not a directory")
     taken = [n for n in names if (out / n).exists()]
     if taken and not overwrite:
-        raise UserError(f"--out {out}: {', '.join(taken)} already exist(s); pass --overwrite "
-                        "to replace")
+        raise UserError(
+            f"--out {out}: {', '.join(taken)} already exist(s); pass --overwrite to replace"
+        )
 
 
 def _merge(folder: Path, out: Path | None, overwrite: bool) -> None:
@@ -57,9 +58,11 @@ def _merge(folder: Path, out: Path | None, overwrite: bool) -> None:
     if out is not None:
         _check_targets(out, [DEVICES], overwrite)
         out.mkdir(parents=True, exist_ok=True)
-        (out / DEVICES).write_text(f"# edge-fer benchmarks on contributed devices\n\n"
-                                   f"Merged from `{folder}/*.json` by `edge-fer bench --merge "
-                                   f"{folder}`.\n\n{text}")
+        (out / DEVICES).write_text(
+            f"# edge-fer benchmarks on contributed devices\n\n"
+            f"Merged from `{folder}/*.json` by `edge-fer bench --merge "
+            f"{folder}`.\n\n{text}"
+        )
         info(f"wrote {out / DEVICES} ({len(entries)} device(s))")
     else:
         typer.echo(text, nl=False)
@@ -70,53 +73,73 @@ def _merge(folder: Path, out: Path | None, overwrite: bool) -> None:
 def bench(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(
-        None, metavar="[PATH|NAME=PATH]...",
+        None,
+        metavar="[PATH|NAME=PATH]...",
         help="Model files (.onnx: NAME.fp32/NAME.int8 siblings are picked up; .keras). "
-             "NAME=PATH files a path under NAME, e.g. happy_sad=runs/b_hs/model.keras."),
+        "NAME=PATH files a path under NAME, e.g. happy_sad=runs/b_hs/model.keras.",
+    ),
     models: str | None = typer.Option(
-        None, "--models",
+        None,
+        "--models",
         help="all | NAME,... (bundled) | PATH,... Default: the PATHs given, else all bundled. "
-             "'all' adds every bundled model to the PATHs."),
+        "'all' adds every bundled model to the PATHs.",
+    ),
     formats: str = typer.Option(
-        "keras,fp32,int8", "--formats",
+        "keras,fp32,int8",
+        "--formats",
         help="Formats to time: keras (rows keras-predict and keras-call; needs TensorFlow), "
-             "fp32, int8."),
+        "fp32, int8.",
+    ),
     threads: str | None = typer.Option(
-        None, "--threads",
+        None,
+        "--threads",
         help="onnxruntime intra-op thread counts, e.g. 1,4 (default: 1 and the usable cores "
-             "up to 4). Keras rows and the video use the first."),
+        "up to 4). Keras rows and the video use the first.",
+    ),
     batch: str = typer.Option("1,8", "--batch", help="Batch sizes (faces per call), e.g. 1,8."),
     warmup: int = typer.Option(20, "--warmup", min=0, help="Discarded calls per variant."),
     runs: int = typer.Option(200, "--runs", min=1, help="Timed calls per variant."),
     data: Path | None = typer.Option(
-        None, "--data", help="Labelled dataset (fer2013.zip/.csv/folder): accuracy, macro-F1."),
+        None, "--data", help="Labelled dataset (fer2013.zip/.csv/folder): accuracy, macro-F1."
+    ),
     split: str | None = typer.Option(
-        None, "--split", help="Split to score (default: PrivateTest, else test, else all)."),
+        None, "--split", help="Split to score (default: PrivateTest, else test, else all)."
+    ),
     video: str | None = typer.Option(
-        None, "--video", help="Video file: end-to-end pipeline fps and ms per stage."),
+        None, "--video", help="Video file: end-to-end pipeline fps and ms per stage."
+    ),
     video_frames: int | None = typer.Option(
-        None, "--video-frames", min=1, help="Frames per video pass (default: the whole file)."),
+        None, "--video-frames", min=1, help="Frames per video pass (default: the whole file)."
+    ),
     video_passes: int = typer.Option(2, "--video-passes", min=1, help="Passes per setting."),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help=DETECTOR_HELP),
-    detector_model: Path | None = typer.Option(
-        None, "--detector-model", help=DETECTOR_MODEL_HELP),
+    detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     detect_sizes: str | None = typer.Option(
-        None, "--detect-sizes",
+        None,
+        "--detect-sizes",
         help="Also time a full-frame detection by every detector at these frame sizes, e.g. "
-             "320x240,640x480,1280x720."),
+        "320x240,640x480,1280x720.",
+    ),
     out: Path | None = typer.Option(
-        None, "--out",
-        help="Write results.json, results.csv, results.md, pareto.png, latency.png here."),
+        None,
+        "--out",
+        help="Write results.json, results.csv, results.md, pareto.png, latency.png here.",
+    ),
     results_md: bool = typer.Option(
-        False, "--results-md",
-        help="Name the page RESULTS.md instead of results.md (benchmarks/RESULTS.md)."),
+        False,
+        "--results-md",
+        help="Name the page RESULTS.md instead of results.md (benchmarks/RESULTS.md).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(
-        False, "--json", help="One JSON object per row on stdout instead of the table."),
+        False, "--json", help="One JSON object per row on stdout instead of the table."
+    ),
     merge: Path | None = typer.Option(
-        None, "--merge",
+        None,
+        "--merge",
         help="Instead of measuring: merge DIR/*.json (contributed results) into one table, on "
-             "stdout or, with --out, in OUT/DEVICES.md."),
+        "stdout or, with --out, in OUT/DEVICES.md.",
+    ),
 ) -> None:
     """Benchmark models: latency (p50/p90/p99/min), throughput, size, load time, memory,
     accuracy with --data, and the whole pipeline on a video with --video.
@@ -138,8 +161,9 @@ def bench(
         tokens = ["all"]
     found = collect(tokens)
     if not found:
-        raise UserError("no model to benchmark: no bundled model is installed; pass .onnx or "
-                        ".keras PATHs")
+        raise UserError(
+            "no model to benchmark: no bundled model is installed; pass .onnx or .keras PATHs"
+        )
     if data is not None and not data.exists():
         raise UserError(f"--data {data}: no such file or directory")
     if video is not None and "://" not in video and not Path(video).is_file():
@@ -153,11 +177,20 @@ def bench(
     if out is not None:
         _check_targets(out, targets, overwrite)
     cfg = BenchConfig(
-        models=found, formats=parse_formats(formats),
+        models=found,
+        formats=parse_formats(formats),
         threads=parse_ints("--threads", threads or default_threads()),
-        batches=parse_ints("--batch", batch), warmup=warmup, runs=runs, data=data, split=split,
-        video=video, video_frames=video_frames, video_passes=video_passes, detector=detector,
-        detector_model=detector_model, detect_sizes=sizes,
+        batches=parse_ints("--batch", batch),
+        warmup=warmup,
+        runs=runs,
+        data=data,
+        split=split,
+        video=video,
+        video_frames=video_frames,
+        video_passes=video_passes,
+        detector=detector,
+        detector_model=detector_model,
+        detect_sizes=sizes,
     )
     result = run_bench(cfg, show_progress=is_tty(), on_note=warn)
     command = command_line(ctx)

@@ -59,10 +59,14 @@ def evaluate(
     ),
     tta: bool = typer.Option(False, "--tta", help="Average with the horizontally flipped face."),
     min_confidence: float = typer.Option(
-        0.0, "--min-confidence", min=0.0, max=1.0,
+        0.0,
+        "--min-confidence",
+        min=0.0,
+        max=1.0,
         help="Also report what `predict/run --min-confidence` would do: the share of faces "
         "answered (not 'uncertain') and their accuracy, and the share of faces of the data's "
-        "other classes that still get an answer."),
+        "other classes that still get an answer.",
+    ),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -176,6 +180,10 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
             f"--min-confidence {c['min_confidence']}: answers {100 * c['answered']:.1f}% of "
             f"these faces ({'-' if acc is None else f'{100 * acc:.2f}%'} right), 'uncertain' "
             "for the rest"
-            + (f"; still answers {100 * c['other_answered']:.1f}% of the {c['other_faces']} "
-               "faces of other classes" if c["other_faces"] else "")
+            + (
+                f"; still answers {100 * c['other_answered']:.1f}% of the {c['other_faces']} "
+                "faces of other classes"
+                if c["other_faces"]
+                else ""
+            )
         )

@@ -59,8 +59,10 @@ def export(
     ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
     require_int8: bool = typer.Option(
-        False, "--require-int8",
-        help="Fail when int8 misses its bounds (default: write the fp32 model alone and say why)."),
+        False,
+        "--require-int8",
+        help="Fail when int8 misses its bounds (default: write the fp32 model alone and say why).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Convert to ONNX (fp32), quantize to int8, check parity, write the model card."""
@@ -102,8 +104,13 @@ def export(
     info(
         f"{ev['split']}: keras {ev['keras']['accuracy']:.4f}, fp32 {ev['fp32']['accuracy']:.4f}, "
         f"int8 {ev['int8']['accuracy']:.4f}"
-        + (f"; int8 {q['chosen']} {files['int8']['bytes']:,} bytes "
-           f"({files['size_ratio']:.2f}x smaller)" if shipped else "; int8 not written")
+        + (
+            f"; int8 {q['chosen']} {files['int8']['bytes']:,} bytes "
+            f"({files['size_ratio']:.2f}x smaller)"
+            if shipped
+            else "; int8 not written"
+        )
     )
-    info(f"wrote {out}/{card['name']}.fp32.onnx{', .int8.onnx' if shipped else ''}, "
-         ".card.json, .md")
+    info(
+        f"wrote {out}/{card['name']}.fp32.onnx{', .int8.onnx' if shipped else ''}, .card.json, .md"
+    )

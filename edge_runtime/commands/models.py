@@ -44,8 +44,14 @@ def _latency(card: dict, precision: str) -> str:
     if precision == "fp32":
         ms = q.get("fp32_p50_ms")
     else:
-        ms = next((c.get("p50_ms") for c in q.get("candidates", [])
-                   if c.get("candidate") == q.get("chosen")), None)
+        ms = next(
+            (
+                c.get("p50_ms")
+                for c in q.get("candidates", [])
+                if c.get("candidate") == q.get("chosen")
+            ),
+            None,
+        )
     if ms is None:
         return "-"
     cpu = q.get("cpu") or {}
@@ -67,8 +73,12 @@ def models(
     for name in found:
         clf = EmotionClassifier(name)
         d = _describe(clf)
-        d.update(name=name, precision=clf.precision, precision_reason=clf.precision_reason,
-                 files={p: f.stat().st_size for p, f in bundled_files(name).items()})
+        d.update(
+            name=name,
+            precision=clf.precision,
+            precision_reason=clf.precision_reason,
+            files={p: f.stat().st_size for p, f in bundled_files(name).items()},
+        )
         if as_json:
             typer.echo(json.dumps(d))
             continue
@@ -76,19 +86,34 @@ def models(
         card, card_file = d["card"], _card_file(clf)
         macs = card.get("macs") or card_file.get("macs_per_face")
         acc = card.get("private_accuracy")
-        rows.append([
-            name, d["task"], f"{clf.precision} ({', '.join(d['files'])})",
-            f"{d['size_bytes'] / 2**20:.2f} MiB", f"{card.get('params', 0):,}",
-            "-" if macs is None else f"{macs / 1e6:.1f}M",
-            "-" if acc is None else f"{100 * acc:.2f}%",
-            _latency(card_file, clf.precision),
-        ])
+        rows.append(
+            [
+                name,
+                d["task"],
+                f"{clf.precision} ({', '.join(d['files'])})",
+                f"{d['size_bytes'] / 2**20:.2f} MiB",
+                f"{card.get('params', 0):,}",
+                "-" if macs is None else f"{macs / 1e6:.1f}M",
+                "-" if acc is None else f"{100 * acc:.2f}%",
+                _latency(card_file, clf.precision),
+            ]
+        )
     if as_json:
         return
-    typer.echo(f"this CPU: {cpu['model']}, class {cpu['isa_class']} "
-               f"({', '.join(cpu['flags']) or 'no relevant flags'})")
-    head = ["name", "task", "precision (shipped)", "size", "params", "MACs/face",
-            "PrivateTest", "latency b1 1 thread, from the card"]
+    typer.echo(
+        f"this CPU: {cpu['model']}, class {cpu['isa_class']} "
+        f"({', '.join(cpu['flags']) or 'no relevant flags'})"
+    )
+    head = [
+        "name",
+        "task",
+        "precision (shipped)",
+        "size",
+        "params",
+        "MACs/face",
+        "PrivateTest",
+        "latency b1 1 thread, from the card",
+    ]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
@@ -99,13 +124,28 @@ def _recipe(card_file: dict) -> dict:
     """What the card beside a model says of how it was made: smoothing, flip averaging, MACs
     and the k-fold of its recipe (mean and spread over the folds)."""
     cv = (card_file.get("recipe_kfold") or {}).get("cv") or {}
-    return {k: v for k, v in {
-        "smooth_sigma": card_file.get("smooth_sigma"),
-        "flip_tta": card_file.get("flip_tta"),
-        "macs_per_face": card_file.get("macs_per_face"),
-        "kfold": {k: cv[k] for k in ("folds", "repeats", "accuracy_mean", "accuracy_std",
-                                     "macro_f1_mean", "macro_f1_std") if k in cv} or None,
-    }.items() if v is not None}
+    return {
+        k: v
+        for k, v in {
+            "smooth_sigma": card_file.get("smooth_sigma"),
+            "flip_tta": card_file.get("flip_tta"),
+            "macs_per_face": card_file.get("macs_per_face"),
+            "kfold": {
+                k: cv[k]
+                for k in (
+                    "folds",
+                    "repeats",
+                    "accuracy_mean",
+                    "accuracy_std",
+                    "macro_f1_mean",
+                    "macro_f1_std",
+                )
+                if k in cv
+            }
+            or None,
+        }.items()
+        if v is not None
+    }
 
 
 def inspect(

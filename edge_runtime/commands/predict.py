@@ -36,9 +36,11 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
     if not skipped:
         return
     kinds = Counter(reason.split(" (")[0] for _, reason in skipped)
-    info(f"edge-fer: skipped {len(skipped)} folder entr{'y' if len(skipped) == 1 else 'ies'}: "
-         + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-         + ("" if os.environ.get(VERBOSE_ENV) else " (edge-fer --verbose predict ... names them)"))
+    info(
+        f"edge-fer: skipped {len(skipped)} folder entr{'y' if len(skipped) == 1 else 'ies'}: "
+        + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        + ("" if os.environ.get(VERBOSE_ENV) else " (edge-fer --verbose predict ... names them)")
+    )
     if os.environ.get(VERBOSE_ENV):
         for path, reason in skipped:
             info(f"edge-fer: skipped {path}: {reason}")
@@ -58,9 +60,11 @@ def predict(
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     min_face_score: float = typer.Option(
-        0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP),
+        0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP
+    ),
     min_confidence: float = typer.Option(
-        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP),
+        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP
+    ),
     min_face_size: int = typer.Option(0, "--min-face-size", min=0, help=MIN_FACE_SIZE_HELP),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per input."),
     save: Path | None = typer.Option(
@@ -82,9 +86,13 @@ def predict(
         inputs.append(str(DEMO_PHOTO))
     if not inputs:
         raise UserError("give at least one image, directory, glob or URL (or --demo)")
-    options = RecognizerOptions(still_detect_size=detect_size, smoothing=None,
-                                min_face_score=min_face_score, min_face_size=min_face_size,
-                                min_confidence=min_confidence)
+    options = RecognizerOptions(
+        still_detect_size=detect_size,
+        smoothing=None,
+        min_face_score=min_face_score,
+        min_face_size=min_face_size,
+        min_confidence=min_confidence,
+    )
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     skipped: list[tuple[str, str]] = []
     items = expand_inputs(inputs, skipped)

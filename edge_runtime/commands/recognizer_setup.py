@@ -69,7 +69,8 @@ def build_recognizer(
         )
     cv2.setNumThreads(threads)
     try:
-        return EmotionRecognizer(model, detector, detector_model, threads=threads,
-                                 options=options, precision=precision)
+        return EmotionRecognizer(
+            model, detector, detector_model, threads=threads, options=options, precision=precision
+        )
     except DetectorError as e:
         raise UserError(str(e), 2) from None

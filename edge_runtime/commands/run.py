@@ -69,8 +69,9 @@ def stop_on_signals(stop: threading.Event):
 
     def handler(signum, frame):
         if stop.is_set():
-            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT
-                          else signal.default_int_handler)
+            signal.signal(
+                signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler
+            )
         stop.set()
 
     if threading.current_thread() is not threading.main_thread():
@@ -84,16 +85,28 @@ def stop_on_signals(stop: threading.Event):
             signal.signal(s, h)
 
 
-def _source(camera: str | None, video: str | None, demo: bool, width: int | None,
-            height: int | None, fps: float | None, loop: bool = False,
-            live: bool | None = None, pace: bool = True) -> FrameSource:
+def _source(
+    camera: str | None,
+    video: str | None,
+    demo: bool,
+    width: int | None,
+    height: int | None,
+    fps: float | None,
+    loop: bool = False,
+    live: bool | None = None,
+    pace: bool = True,
+) -> FrameSource:
     chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
     if len(chosen) != 1:
-        raise UserError("choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
-                        "--demo" + (f" (got {' and '.join(chosen)})" if chosen else ""))
+        raise UserError(
+            "choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
+            "--demo" + (f" (got {' and '.join(chosen)})" if chosen else "")
+        )
     if live is not None and (video is None or "://" not in video):
-        raise UserError("--live/--no-live applies to a --video URL only (cameras are live, "
-                        "files and the demo are not)")
+        raise UserError(
+            "--live/--no-live applies to a --video URL only (cameras are live, "
+            "files and the demo are not)"
+        )
     try:
         if camera is not None:
             return camera_source(camera, width, height, fps)
@@ -109,10 +122,11 @@ def run(
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device path."),
     video: str | None = typer.Option(None, "--video", help="Video file or stream URL."),
     live: bool | None = typer.Option(
-        None, "--live/--no-live",
+        None,
+        "--live/--no-live",
         help="Treat the --video URL as a live stream: drop stale frames, reopen it when it "
-             "stops (default: live for rtsp/rtmp/udp/tcp/srt; an http(s) URL is live when it "
-             "has no length, e.g. an MJPEG camera, and read once when it has one).",
+        "stops (default: live for rtsp/rtmp/udp/tcp/srt; an http(s) URL is live when it "
+        "has no length, e.g. an MJPEG camera, and read once when it has one).",
     ),
     demo: bool = typer.Option(False, "--demo", help="A simulated camera over a sample photo."),
     width: int | None = typer.Option(None, "--width", help="Camera frame width to ask for."),
@@ -124,9 +138,11 @@ def run(
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     min_face_score: float = typer.Option(
-        0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP),
+        0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP
+    ),
     min_confidence: float = typer.Option(
-        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP),
+        0.0, "--min-confidence", min=0.0, max=1.0, help=MIN_CONFIDENCE_HELP
+    ),
     min_face_size: int = typer.Option(0, "--min-face-size", min=0, help=MIN_FACE_SIZE_HELP),
     detect_every: int = typer.Option(
         10, "--detect-every", help="Full-frame detection at least every N frames (1 = always)."
@@ -142,31 +158,57 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="JSON Lines per frame, then a summary."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write a per-frame CSV timeline."),
     save: Path | None = typer.Option(
-        None, "--save", help="Write an annotated video: .mp4, .avi/.mkv (MJPG) or .webm (VP8, "
-        "plays in browsers); .avi/.mkv/.webm stay playable if the run is killed."),
+        None,
+        "--save",
+        help="Write an annotated video: .mp4, .avi/.mkv (MJPG) or .webm (VP8, "
+        "plays in browsers); .avi/.mkv/.webm stay playable if the run is killed.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     rotate: str | None = typer.Option(
-        None, "--rotate", metavar="DURATION",
+        None,
+        "--rotate",
+        metavar="DURATION",
         help="Write --csv and --save as segments NAME-YYYYMMDD-HHMMSS.ext, a new one every "
-             "DURATION (e.g. 15m, 1h, 1d)."),
-    rotate_size: str | None = typer.Option(
-        None, "--rotate-size", metavar="SIZE",
-        help="... or once a segment reaches SIZE (e.g. 100M, 1G)."),
-    keep: int | None = typer.Option(
-        None, "--keep", min=1,
-        help="With --rotate/--rotate-size: keep this many segments of each output, deleting "
-             "the oldest (default: all)."),
-    serve: str | None = typer.Option(
-        None, "--serve", metavar="[HOST:]PORT",
-        help="Live view in a browser, /healthz and /metrics on HOST:PORT (host default "
-             "127.0.0.1; 0.0.0.0 for the whole network).",
+        "DURATION (e.g. 15m, 1h, 1d).",
     ),
-    loop: bool = typer.Option(False, "--loop", help="Replay a video file (or the demo) "
-                              "from the start when it ends, at its own frame rate."),
-    pace: bool = typer.Option(True, "--pace/--no-pace", help="With --loop: --no-pace replays "
-                              "as fast as frames are processed (benchmarks, soak tests)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-frame lines: only events "
-                               "and the summary (for services and journald)."),
+    rotate_size: str | None = typer.Option(
+        None,
+        "--rotate-size",
+        metavar="SIZE",
+        help="... or once a segment reaches SIZE (e.g. 100M, 1G).",
+    ),
+    keep: int | None = typer.Option(
+        None,
+        "--keep",
+        min=1,
+        help="With --rotate/--rotate-size: keep this many segments of each output, deleting "
+        "the oldest (default: all).",
+    ),
+    serve: str | None = typer.Option(
+        None,
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="Live view in a browser, /healthz and /metrics on HOST:PORT (host default "
+        "127.0.0.1; 0.0.0.0 for the whole network).",
+    ),
+    loop: bool = typer.Option(
+        False,
+        "--loop",
+        help="Replay a video file (or the demo) "
+        "from the start when it ends, at its own frame rate.",
+    ),
+    pace: bool = typer.Option(
+        True,
+        "--pace/--no-pace",
+        help="With --loop: --no-pace replays "
+        "as fast as frames are processed (benchmarks, soak tests).",
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No per-frame lines: only events and the summary (for services and journald).",
+    ),
 ) -> None:
     """Recognise expressions in a camera, video or the demo, frame by frame.
 
@@ -186,10 +228,14 @@ def run(
     rotation = _rotation(rotate, rotate_size, keep)
     quiet_opencv()
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
-    options = RecognizerOptions(detect_size=detect_size, detect_every=detect_every,
-                                smoothing=parse_smoothing(smoothing),
-                                min_face_score=min_face_score, min_face_size=min_face_size,
-                                min_confidence=min_confidence)
+    options = RecognizerOptions(
+        detect_size=detect_size,
+        detect_every=detect_every,
+        smoothing=parse_smoothing(smoothing),
+        min_face_score=min_face_score,
+        min_face_size=min_face_size,
+        min_confidence=min_confidence,
+    )
     rec = build_recognizer(model, detector, detector_model, threads, options, precision)
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
@@ -199,8 +245,13 @@ def run(
         watchdog.ping()
         warn(message)
 
-    stream = rec.stream(source, max_frames, duration, stop=stop,
-                        on_event=event if server is None else server.hub.counting(event))
+    stream = rec.stream(
+        source,
+        max_frames,
+        duration,
+        stop=stop,
+        on_event=event if server is None else server.hub.counting(event),
+    )
     stream.observers.append(watchdog.ping)
     writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter(frames=not quiet)]
     try:
@@ -267,8 +318,10 @@ def _start_server(server: LiveServer, stream: FrameStream) -> None:
         raise UserError(f"--serve {server.host}:{server.port}: {e.strerror or e}", 2) from None
     info(f"edge-fer: live view at {server.url} (also /healthz, /metrics)")
     if not is_loopback(server.host):
-        info(f"edge-fer: the live view listens on {server.host}: anyone who can reach this "
-             "machine on that address can watch the camera")
+        info(
+            f"edge-fer: the live view listens on {server.host}: anyone who can reach this "
+            "machine on that address can watch the camera"
+        )
 
 
 def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> bool:

@@ -44,15 +44,24 @@ def edge_fer_command() -> list[str]:
     return [str(Path(sys.executable).resolve()), "-m", "edge_runtime.cli"]
 
 
-def render_unit(run_args: list[str], user: str | None, working_directory: str | None,
-                command: list[str] | None = None, description: str | None = None) -> str:
+DESCRIPTION = "edge-fer: facial expression recognition (edge-fer run)"
+
+
+def render_unit(
+    run_args: list[str],
+    user: str | None,
+    working_directory: str | None,
+    command: list[str] | None = None,
+    description: str | None = None,
+) -> str:
     """The text of a systemd service unit running `edge-fer run RUN_ARGS`.
 
     Restarted 5 s after it ends for any reason, forever (a camera that is unplugged at boot comes
     back), and when its frames stop for WatchdogSec without a reopen attempt (a hung driver or
     pipeline); stdout/stderr go to the journal, one line per event."""
-    exec_start = " ".join(systemd_quote(a) for a in [*(command or edge_fer_command()), "run",
-                                                     *run_args])
+    exec_start = " ".join(
+        systemd_quote(a) for a in [*(command or edge_fer_command()), "run", *run_args]
+    )
     service = ["Type=notify", "NotifyAccess=main"]
     if user:
         service += [f"User={user}", "SupplementaryGroups=video"]
@@ -75,20 +84,22 @@ def render_unit(run_args: list[str], user: str | None, working_directory: str | 
         "StandardError=journal",
         "SyslogIdentifier=edge-fer",
     ]
-    return "\n".join([
-        "[Unit]",
-        f"Description={description or 'edge-fer: facial expression recognition (edge-fer run)'}",
-        "Wants=network-online.target",
-        "After=network-online.target",
-        "StartLimitIntervalSec=0",
-        "",
-        "[Service]",
-        *service,
-        "",
-        "[Install]",
-        "WantedBy=multi-user.target",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Unit]",
+            f"Description={description or DESCRIPTION}",
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "StartLimitIntervalSec=0",
+            "",
+            "[Service]",
+            *service,
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
 
 
 def _check_run_args(run_args: list[str], working_directory: str | None) -> None:
@@ -107,8 +118,12 @@ def _check_run_args(run_args: list[str], working_directory: str | None) -> None:
         if hasattr(e, "format_message"):
             raise UserError(f"edge-fer run {' '.join(run_args)}: {e.format_message()}") from None
         raise
-    paths = {"--video": params.get("video"), "--csv": params.get("csv_path"),
-             "--save": params.get("save"), "--detector-model": params.get("detector_model")}
+    paths = {
+        "--video": params.get("video"),
+        "--csv": params.get("csv_path"),
+        "--save": params.get("save"),
+        "--detector-model": params.get("detector_model"),
+    }
     model = params.get("model")
     model_is_path = model is not None and (str(model).endswith(".onnx") or "/" in str(model))
     if model_is_path:
@@ -117,8 +132,10 @@ def _check_run_args(run_args: list[str], working_directory: str | None) -> None:
         if value is None or "://" in str(value) or Path(value).is_absolute():
             continue
         if working_directory is None:
-            raise UserError(f"{flag} {value}: a relative path, but a service starts in /; give "
-                            "an absolute path or --working-directory")
+            raise UserError(
+                f"{flag} {value}: a relative path, but a service starts in /; give "
+                "an absolute path or --working-directory"
+            )
     if model is not None:
         try:
             resolve_model(Path(working_directory or ".") / model if model_is_path else model)
@@ -137,17 +154,24 @@ def _default_user() -> str | None:
 )
 def install(
     run_args: list[str] | None = typer.Argument(
-        None, metavar="[-- RUN_ARGS...]",
+        None,
+        metavar="[-- RUN_ARGS...]",
         help="Options for `edge-fer run` (default: --camera 0 --serve 127.0.0.1:8080 --quiet).",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the unit to this file (e.g. "
-        "/etc/systemd/system/edge-fer.service) instead of printing it."),
+        None,
+        "--output",
+        "-o",
+        help="Write the unit to this file (e.g. "
+        "/etc/systemd/system/edge-fer.service) instead of printing it.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output."),
     user: str | None = typer.Option(
-        None, "--user", help="User to run as (default: the invoking user, via sudo too)."),
+        None, "--user", help="User to run as (default: the invoking user, via sudo too)."
+    ),
     working_directory: str | None = typer.Option(
-        None, "--working-directory", help="Directory relative paths in RUN_ARGS start from."),
+        None, "--working-directory", help="Directory relative paths in RUN_ARGS start from."
+    ),
 ) -> None:
     """Print (or write with --output) a systemd unit that runs `edge-fer run` and restarts
     it on failure. Options after `--` go to `edge-fer run`:
@@ -156,8 +180,7 @@ def install(
     """
     args = list(run_args or DEFAULT_RUN_ARGS)
     _check_run_args(args, working_directory)
-    unit = render_unit(args, user if user is not None else _default_user(),
-                       working_directory)
+    unit = render_unit(args, user if user is not None else _default_user(), working_directory)
     if output is None:
         sys.stdout.write(unit)
         return
@@ -171,5 +194,7 @@ def install(
         raise UserError(f"{output}: cannot write ({e.strerror or e})", 1) from None
     name = output.name
     info(f"edge-fer: wrote {output}")
-    info(f"next: sudo systemctl daemon-reload && sudo systemctl enable --now {name}; "
-         f"logs: journalctl -u {name} -f")
+    info(
+        f"next: sudo systemctl daemon-reload && sudo systemctl enable --now {name}; "
+        f"logs: journalctl -u {name} -f"
+    )

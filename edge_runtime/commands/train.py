@@ -19,8 +19,11 @@ def train(
         "all", "--classes", help="Task: 'all' (7 emotions) or e.g. happy,sad."
     ),
     epochs: int = typer.Option(
-        40, "--epochs", min=1,
-        help="Epochs (each ~40 s for nano, ~93 s for b, ~90-155 s for vgg_bn on 2 cores)."),
+        40,
+        "--epochs",
+        min=1,
+        help="Epochs (each ~40 s for nano, ~93 s for b, ~90-155 s for vgg_bn on 2 cores).",
+    ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per step."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (warm-up, then cosine)."),
     cv: int = typer.Option(
@@ -30,8 +33,12 @@ def train(
     cv_final: str = typer.Option("best", "--cv-final", help="best | refit | ensemble"),
     seed: int = typer.Option(0, "--seed", help="Seed of data order, folds and initial weights."),
     label_smoothing: float = typer.Option(
-        0.0, "--label-smoothing", min=0.0, max=0.5,
-        help="Share of each target spread evenly over the classes."),
+        0.0,
+        "--label-smoothing",
+        min=0.0,
+        max=0.5,
+        help="Share of each target spread evenly over the classes.",
+    ),
     class_weight: str = typer.Option(
         "none", "--class-weight", help="none | balanced (inverse frequency) | sqrt (its root)"
     ),
