@@ -248,15 +248,8 @@ def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
     return ensemble(members, "_".join(archs)), metrics
 
 
-def run_export(opts: ExportOptions) -> dict:
-    """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
-    from train.data import DataError, load
-    from train.fit import library_versions, networks
-    from train.run_dir import predict
-
-    model, member_metrics = _load_members(opts.keras_paths)
-    metrics = member_metrics[0]
-    n_out = int(model.output_shape[-1])
+def _labels(opts: ExportOptions, n_out: int, metrics: dict):
+    """(the network's labels, the exported model's classes, their columns or None)."""
     labels = tuple(metrics.get("labels", ())) or opts.classes
     classes = opts.classes or labels
     if not classes:
@@ -275,7 +268,186 @@ def run_export(opts: ExportOptions) -> dict:
             f"--classes: the model does not predict {', '.join(missing)} "
             f"(it predicts {', '.join(labels)})"
         )
-    columns = None if classes == labels else [labels.index(c) for c in classes]
+    return labels, classes, None if classes == labels else [labels.index(c) for c in classes]
+
+
+def _fp32_parity(keras_eval, fp32_eval, split: str, opts: ExportOptions) -> dict:
+    """How the fp32 ONNX agrees with Keras on `split`; ExportError past the bound."""
+    parity = {
+        "split": split,
+        "n": int(len(fp32_eval)),
+        "keras_fp32_max_abs_diff": float(np.abs(keras_eval - fp32_eval).max()),
+        "keras_fp32_top1_identical": bool(
+            np.array_equal(keras_eval.argmax(1), fp32_eval.argmax(1))
+        ),
+    }
+    if (
+        parity["keras_fp32_max_abs_diff"] > opts.max_prob_diff
+        or not parity["keras_fp32_top1_identical"]
+    ):
+        raise ExportError(
+            f"fp32 ONNX disagrees with Keras: max |dp| {parity['keras_fp32_max_abs_diff']:.2e} "
+            f"(bound {opts.max_prob_diff:.0e}), identical top-1 "
+            f"{parity['keras_fp32_top1_identical']}"
+        )
+    return parity
+
+
+def _quantize_and_choose(
+    tmp: Path,
+    fp32_tmp: Path,
+    calib,
+    evaluation,
+    eval_name: str,
+    classes,
+    fp32,
+    fp32_eval,
+    base_info: ModelInfo,
+    opts: ExportOptions,
+):
+    """Every int8 candidate built, scored on `evaluation` against fp32 and timed interleaved
+    with it; (rows, the chosen one, timings, whether int8 is written)."""
+    fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
+    progress(
+        f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
+        f"{len(calib)} images and scored on {eval_name}"
+    )
+    pre_tmp = tmp / "pre.onnx"
+    preprocess(fp32_tmp, pre_tmp)
+    one = evaluation.images[:1][:, None].astype(np.float32)
+    rows, sessions = [], {"fp32": fp32}
+    for cand in CANDIDATES:
+        q_tmp = tmp / f"{cand.fmt}_{cand.method}.onnx"
+        try:
+            quantize(pre_tmp, q_tmp, calib, cand)
+        except Exception as e:  # a candidate onnxruntime cannot build is just not kept
+            rows.append({"candidate": cand.name, "error": str(e).splitlines()[0][:200]})
+            continue
+        import onnx
+
+        qp = onnx.load(str(q_tmp))
+        set_metadata(qp, base_info.to_metadata())
+        q_tmp.write_bytes(qp.SerializeToString())
+        clf = EmotionClassifier(q_tmp, threads=1)
+        probs = clf.predict_proba(evaluation.images)
+        fig = _figures(probs, evaluation.labels, classes)
+        rows.append(
+            {
+                "candidate": cand.name,
+                "path": q_tmp,
+                "probs": probs,
+                "accuracy": fig["accuracy"],
+                "macro_f1": fig["macro_f1"],
+                "agreement": float(np.mean(probs.argmax(1) == fp32_eval.argmax(1))),
+                "drop_points": 100.0 * (fp32_acc["accuracy"] - fig["accuracy"]),
+                "size_bytes": q_tmp.stat().st_size,
+            }
+        )
+        sessions[cand.name] = clf
+    progress(
+        f"timing fp32 and the int8 candidates, batch 1, one thread ({opts.latency_runs} runs each)"
+    )
+    timings = interleaved(
+        {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
+        runs=opts.latency_runs,
+        warmup=30,
+    )
+    fp32_ms = timings["fp32"]["p50_ms"]
+    for r in rows:
+        if "error" in r:
+            continue
+        t = timings[r["candidate"]]
+        r.update(p50_ms=t["p50_ms"], p95_ms=t["p95_ms"], speedup=fp32_ms / t["p50_ms"])
+        r["passes"] = (
+            r["agreement"] >= opts.min_agreement
+            and r["drop_points"] <= opts.max_int8_drop
+            and r["p50_ms"] < fp32_ms
+        )
+    usable = [r for r in rows if "error" not in r]
+    if not usable:
+        raise ExportError(
+            "no int8 candidate could be built: "
+            + "; ".join(f"{r['candidate']}: {r['error']}" for r in rows)
+        )
+    chosen = choose(usable)
+    if not chosen["passes"]:
+        msg = (
+            f"int8 misses its bounds: best candidate {chosen['candidate']} agreement "
+            f"{chosen['agreement']:.4f} (>= {opts.min_agreement}), accuracy drop "
+            f"{chosen['drop_points']:.2f} points (<= {opts.max_int8_drop}), "
+            f"{chosen['p50_ms']:.3f} ms vs fp32 {fp32_ms:.3f} ms (must be faster)"
+        )
+        if opts.require_int8 and not opts.force:
+            raise ExportError(msg + "; pass --force to write it anyway")
+        if opts.force:
+            _say(f"warning: {msg}; written because of --force")
+        else:
+            _say(f"{msg}; int8 not written, the fp32 model ships alone")
+    write_int8 = bool(chosen["passes"] or opts.force)
+
+    return rows, chosen, timings, write_int8
+
+
+def _write(card: dict, formats, sources: dict, tmp: Path, targets: dict, info: ModelInfo) -> dict:
+    """Each format's file with the card's figures in its metadata, the card as JSON and
+    markdown, all moved into place at the end (an int8 file an earlier export left is removed
+    when this one ships fp32 alone); the card as written."""
+    import onnx
+
+    evaluation, final = card["evaluation"], card["final_report"]
+    for fmt in formats:
+        p = onnx.load(str(sources[fmt]))
+        figs = {
+            "format": fmt,
+            "arch": card["arch"],
+            "params": card["params"],
+            "macs": card["macs_per_face"],
+            "eval_split": evaluation["split"],
+            "flip_tta": card["flip_tta"],
+            "eval_accuracy": evaluation[fmt]["accuracy"],
+            "eval_macro_f1": evaluation[fmt]["macro_f1"],
+        }
+        if final:
+            figs.update(
+                private_accuracy=final[fmt]["accuracy"], private_macro_f1=final[fmt]["macro_f1"]
+            )
+        meta = ModelInfo(
+            labels=info.labels, task=info.task, face_margin=info.face_margin, card=figs
+        )
+        set_metadata(p, meta.to_metadata())
+        (tmp / f"final.{fmt}.onnx").write_bytes(p.SerializeToString())
+    card["files"] = {
+        fmt: {
+            "file": targets[f"{fmt}.onnx"].name,
+            "bytes": (tmp / f"final.{fmt}.onnx").stat().st_size,
+            "sha256": file_sha256(tmp / f"final.{fmt}.onnx"),
+        }
+        for fmt in formats
+    }
+    if "int8" in formats:
+        card["files"]["size_ratio"] = (
+            card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
+        )
+    card = portable(card)
+    (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (tmp / "card.md").write_text(render_markdown(card))
+    for fmt in formats:
+        os.replace(tmp / f"final.{fmt}.onnx", targets[f"{fmt}.onnx"])
+    if "int8" not in formats:  # an earlier export's int8 file would pass for this model's
+        targets["int8.onnx"].unlink(missing_ok=True)
+    os.replace(tmp / "card.json", targets["card.json"])
+    os.replace(tmp / "card.md", targets["md"])
+    return card
+
+
+def run_export(opts: ExportOptions) -> dict:
+    """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
+    from train.data import DataError, load
+    from train.fit import library_versions, networks
+    from train.run_dir import predict
+
+    model, member_metrics = _load_members(opts.keras_paths)
+    labels, classes, columns = _labels(opts, int(model.output_shape[-1]), member_metrics[0])
     name = opts.name or task_name(tuple(classes))
     out = opts.out
     targets = {k: out / f"{name}.{k}" for k in ("fp32.onnx", "int8.onnx", "card.json", "md")}
@@ -331,102 +503,12 @@ def run_export(opts: ExportOptions) -> dict:
         fp32 = EmotionClassifier(fp32_tmp, threads=1)
         fp32_eval = fp32.predict_proba(evaluation.images)
         fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
-        parity = {
-            "split": eval_name,
-            "n": int(len(evaluation)),
-            "keras_fp32_max_abs_diff": float(np.abs(keras_eval - fp32_eval).max()),
-            "keras_fp32_top1_identical": bool(
-                np.array_equal(keras_eval.argmax(1), fp32_eval.argmax(1))
-            ),
-        }
-        if (
-            parity["keras_fp32_max_abs_diff"] > opts.max_prob_diff
-            or not parity["keras_fp32_top1_identical"]
-        ):
-            raise ExportError(
-                f"fp32 ONNX disagrees with Keras: max |dp| {parity['keras_fp32_max_abs_diff']:.2e} "
-                f"(bound {opts.max_prob_diff:.0e}), identical top-1 "
-                f"{parity['keras_fp32_top1_identical']}"
-            )
+        parity = _fp32_parity(keras_eval, fp32_eval, eval_name, opts)
 
-        progress(
-            f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
-            f"{len(calib)} images and scored on {eval_name}"
-        )
-        pre_tmp = tmp / "pre.onnx"
-        preprocess(fp32_tmp, pre_tmp)
-        one = evaluation.images[:1][:, None].astype(np.float32)
-        rows, sessions = [], {"fp32": fp32}
-        for cand in CANDIDATES:
-            q_tmp = tmp / f"{cand.fmt}_{cand.method}.onnx"
-            try:
-                quantize(pre_tmp, q_tmp, calib, cand)
-            except Exception as e:  # a candidate onnxruntime cannot build is just not kept
-                rows.append({"candidate": cand.name, "error": str(e).splitlines()[0][:200]})
-                continue
-            import onnx
-
-            qp = onnx.load(str(q_tmp))
-            set_metadata(qp, base_info.to_metadata())
-            q_tmp.write_bytes(qp.SerializeToString())
-            clf = EmotionClassifier(q_tmp, threads=1)
-            probs = clf.predict_proba(evaluation.images)
-            fig = _figures(probs, evaluation.labels, classes)
-            rows.append(
-                {
-                    "candidate": cand.name,
-                    "path": q_tmp,
-                    "probs": probs,
-                    "accuracy": fig["accuracy"],
-                    "macro_f1": fig["macro_f1"],
-                    "agreement": float(np.mean(probs.argmax(1) == fp32_eval.argmax(1))),
-                    "drop_points": 100.0 * (fp32_acc["accuracy"] - fig["accuracy"]),
-                    "size_bytes": q_tmp.stat().st_size,
-                }
-            )
-            sessions[cand.name] = clf
-        progress(
-            f"timing fp32 and the int8 candidates, batch 1, one thread "
-            f"({opts.latency_runs} runs each)"
-        )
-        timings = interleaved(
-            {k: (lambda c=c: c.infer(one)) for k, c in sessions.items()},
-            runs=opts.latency_runs,
-            warmup=30,
+        rows, chosen, timings, write_int8 = _quantize_and_choose(
+            tmp, fp32_tmp, calib, evaluation, eval_name, classes, fp32, fp32_eval, base_info, opts
         )
         fp32_ms = timings["fp32"]["p50_ms"]
-        for r in rows:
-            if "error" in r:
-                continue
-            t = timings[r["candidate"]]
-            r.update(p50_ms=t["p50_ms"], p95_ms=t["p95_ms"], speedup=fp32_ms / t["p50_ms"])
-            r["passes"] = (
-                r["agreement"] >= opts.min_agreement
-                and r["drop_points"] <= opts.max_int8_drop
-                and r["p50_ms"] < fp32_ms
-            )
-        usable = [r for r in rows if "error" not in r]
-        if not usable:
-            raise ExportError(
-                "no int8 candidate could be built: "
-                + "; ".join(f"{r['candidate']}: {r['error']}" for r in rows)
-            )
-        chosen = choose(usable)
-        if not chosen["passes"]:
-            msg = (
-                f"int8 misses its bounds: best candidate {chosen['candidate']} agreement "
-                f"{chosen['agreement']:.4f} (>= {opts.min_agreement}), accuracy drop "
-                f"{chosen['drop_points']:.2f} points (<= {opts.max_int8_drop}), "
-                f"{chosen['p50_ms']:.3f} ms vs fp32 {fp32_ms:.3f} ms (must be faster)"
-            )
-            if opts.require_int8 and not opts.force:
-                raise ExportError(msg + "; pass --force to write it anyway")
-            if opts.force:
-                _say(f"warning: {msg}; written because of --force")
-            else:
-                _say(f"{msg}; int8 not written, the fp32 model ships alone")
-        write_int8 = bool(chosen["passes"] or opts.force)
-
         int8_eval = chosen["probs"]
         evaluation_fig = {
             "split": eval_name,
@@ -520,51 +602,7 @@ def run_export(opts: ExportOptions) -> dict:
             "versions": library_versions(),
         }
         formats = ("fp32", "int8") if write_int8 else ("fp32",)
-        sources = {"fp32": fp32_tmp, "int8": chosen["path"]}
-        for fmt in formats:
-            src = sources[fmt]
-            import onnx
-
-            p = onnx.load(str(src))
-            figs = {
-                "format": fmt,
-                "arch": card["arch"],
-                "params": card["params"],
-                "macs": macs,
-                "eval_split": eval_name,
-                "flip_tta": opts.flip_tta,
-                "eval_accuracy": evaluation_fig[fmt]["accuracy"],
-                "eval_macro_f1": evaluation_fig[fmt]["macro_f1"],
-            }
-            if final_fig:
-                figs.update(
-                    private_accuracy=final_fig[fmt]["accuracy"],
-                    private_macro_f1=final_fig[fmt]["macro_f1"],
-                )
-            info = ModelInfo(
-                labels=tuple(classes), task=base_info.task, face_margin=opts.face_margin, card=figs
-            )
-            set_metadata(p, info.to_metadata())
-            (tmp / f"final.{fmt}.onnx").write_bytes(p.SerializeToString())
-        card["files"] = {
-            fmt: {
-                "file": targets[f"{fmt}.onnx"].name,
-                "bytes": (tmp / f"final.{fmt}.onnx").stat().st_size,
-                "sha256": file_sha256(tmp / f"final.{fmt}.onnx"),
-            }
-            for fmt in formats
-        }
-        if write_int8:
-            card["files"]["size_ratio"] = (
-                card["files"]["fp32"]["bytes"] / card["files"]["int8"]["bytes"]
-            )
-        card = portable(card)
-        (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-        (tmp / "card.md").write_text(render_markdown(card))
-        for fmt in formats:
-            os.replace(tmp / f"final.{fmt}.onnx", targets[f"{fmt}.onnx"])
-        if not write_int8:  # an earlier export's int8 file would pass for this model's
-            targets["int8.onnx"].unlink(missing_ok=True)
-        os.replace(tmp / "card.json", targets["card.json"])
-        os.replace(tmp / "card.md", targets["md"])
+        card = _write(
+            card, formats, {"fp32": fp32_tmp, "int8": chosen["path"]}, tmp, targets, base_info
+        )
     return card
