@@ -310,7 +310,11 @@ def run_bench(
         from edge_runtime.native_logs import import_tensorflow
 
         import_tensorflow()
-        from train.bench_keras import KerasRunner, TfliteRunner, set_tensorflow_threads
+        from edge_runtime.bench.keras_runners import (
+            KerasRunner,
+            TfliteRunner,
+            set_tensorflow_threads,
+        )
 
         system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
     rounds = max(1, min(cfg.rounds, cfg.runs))

