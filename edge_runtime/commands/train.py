@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import typer
@@ -147,26 +148,15 @@ def train(
     except DataError as e:
         raise UserError(str(e)) from None
     info(ds.summary())
+    given = {f.name: ctx.params[f.name] for f in fields(TrainConfig) if f.name in ctx.params}
     cfg = TrainConfig(
-        arch=arch,
-        classes=task,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        label_smoothing=label_smoothing,
-        class_weight=class_weight,
-        patience=patience,
-        cv=cv,
-        repeats=repeats,
-        cv_final=cv_final,
-        strategy=strategy,
-        augment=augment,
-        teacher=str(teacher) if teacher else "",
-        teacher_weight=teacher_weight,
-        teacher_sees=teacher_sees,
-        init=str(init) if init else "",
-        command=command_line(ctx),
+        **{
+            **given,
+            "classes": task,
+            "teacher": str(teacher) if teacher else "",
+            "init": str(init) if init else "",
+            "command": command_line(ctx),
+        }
     )
     try:
         metrics = run_training(cfg, ds, out, resume=resume)
