@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import SHARED_ZIP, needs_training_stack, write_synthetic_zip
+from train_fixtures import SHARED_ZIP, needs_training_stack, train_args, write_synthetic_zip
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import EmotionClassifier
@@ -401,21 +401,7 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     other = tmp_path / "other"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(synthetic_zip),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "1",
-            "--seed",
-            "1",
-            "--out",
-            str(other),
-        ],
+        train_args(str(synthetic_zip), "--seed", "1", "--out", str(other)),
     )
     assert res.exit_code == 0, res.output
     members = [trained_run / "model.keras", other / "model.keras"]
@@ -471,23 +457,16 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     run = tmp_path / "cv"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
+        train_args(
             str(data),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad,neutral",
-            "--epochs",
-            "1",
             "--cv",
             "2",
             "--cv-final",
             "ensemble",
             "--out",
             str(run),
-        ],
+            classes="happy,sad,neutral",
+        ),
     )
     assert res.exit_code == 0, res.output
     res = _export(
@@ -519,21 +498,14 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     # a student distilled from the run's fold models carries their k-fold, scored the same way
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
+        train_args(
             str(data),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad,neutral",
-            "--epochs",
-            "1",
             "--teacher",
             str(run),
             "--out",
             str(tmp_path / "student"),
-        ],
+            classes="happy,sad,neutral",
+        ),
     )
     assert res.exit_code == 0, res.output
     res = _export(
@@ -552,17 +524,7 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
 
     # --kfold: a model fine-tuned from a plain run of the k-fold's recipe carries that k-fold,
     # scored the same way and named as the recipe's; a run of another recipe is refused
-    train = [
-        "train",
-        "--data",
-        str(data),
-        "--arch",
-        "poc",
-        "--classes",
-        "happy,sad,neutral",
-        "--epochs",
-        "1",
-    ]
+    train = train_args(str(data), classes="happy,sad,neutral")
     plain, tuned = tmp_path / "plain" / "model.keras", tmp_path / "tuned" / "model.keras"
     res = CliRunner().invoke(app, [*train, "--out", str(plain.parent)])
     assert res.exit_code == 0, res.output
@@ -665,19 +627,7 @@ def test_export_end_to_end_on_fer2013(tmp_path):
     run = tmp_path / "run"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(SHARED_ZIP),
-            "--arch",
-            "a",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "1",
-            "--out",
-            str(run),
-        ],
+        train_args(str(SHARED_ZIP), "--out", str(run), arch="a"),
     )
     assert res.exit_code == 0, res.output
     res = _export(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import needs_training_stack
+from train_fixtures import needs_training_stack, train_args
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
@@ -123,17 +123,7 @@ def test_train_writes_every_output_and_refuses_to_overwrite(trained_run, synthet
     assert len((trained_run / "history.csv").read_text().splitlines()) == 9
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(synthetic_zip),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad",
-            "--out",
-            str(trained_run),
-        ],
+        train_args(str(synthetic_zip), "--out", str(trained_run), epochs=None),
     )
     assert res.exit_code == 2
     assert "exists; pass --resume" in res.output
@@ -146,15 +136,9 @@ def test_train_bad_options_are_one_line_errors(synthetic_zip, tmp_path):
     assert res.exit_code == 2 and "unknown architecture" in res.output
     res = r.invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(tmp_path / "none.zip"),
-            "--arch",
-            "poc",
-            "--out",
-            str(tmp_path / "o"),
-        ],
+        train_args(
+            str(tmp_path / "none.zip"), "--out", str(tmp_path / "o"), classes=None, epochs=None
+        ),
     )
     assert res.exit_code == 2 and "no such file" in res.output
     res = r.invoke(app, ["train", "--data", str(synthetic_zip), "--classes", "happy,joyful"])
@@ -166,19 +150,7 @@ def test_train_bad_options_are_one_line_errors(synthetic_zip, tmp_path):
 def test_resume_continues_a_killed_run(synthetic_zip, tmp_path):
     needs_training_stack()
     out = tmp_path / "run"
-    args = [
-        "train",
-        "--data",
-        str(synthetic_zip),
-        "--arch",
-        "poc",
-        "--classes",
-        "happy,sad",
-        "--epochs",
-        "3",
-        "--out",
-        str(out),
-    ]
+    args = train_args(str(synthetic_zip), "--out", str(out), epochs=3)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_runtime.cli", *args],
@@ -215,16 +187,8 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     out = tmp_path / "cv"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
+        train_args(
             str(synthetic_zip),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "1",
             "--cv",
             "2",
             "--repeats",
@@ -233,7 +197,7 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
             "ensemble",
             "--out",
             str(out),
-        ],
+        ),
     )
     assert res.exit_code == 0, res.output
     cv = json.loads((out / "metrics.json").read_text())["cv"]
@@ -268,17 +232,7 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     )  # a k-fold run directory teaches as its fold models
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(synthetic_zip),
-            "--arch",
-            "poc",
-            "--epochs",
-            "1",
-            "--teacher",
-            str(out / "folds"),
-        ],
+        train_args(str(synthetic_zip), "--teacher", str(out / "folds"), classes=None),
     )
     assert res.exit_code == 2 and "not a finished --cv run" in res.output
 
@@ -296,21 +250,7 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
     with pytest.raises(ValueError, match="does not predict angry"):
         teacher_targets(teacher, images, ("angry", "happy"))
 
-    args = [
-        "train",
-        "--data",
-        str(synthetic_zip),
-        "--arch",
-        "poc",
-        "--classes",
-        "happy,sad",
-        "--epochs",
-        "1",
-        "--teacher",
-        teacher,
-        "--teacher-weight",
-        "0.7",
-    ]
+    args = train_args(str(synthetic_zip), "--teacher", teacher, "--teacher-weight", "0.7")
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "student")])
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
@@ -346,21 +286,14 @@ def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_
 
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
+        train_args(
             str(synthetic_zip),
-            "--arch",
-            "nano",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "1",
             "--teacher",
             str(teacher),
             "--out",
             str(tmp_path / "nano"),
-        ],
+            arch="nano",
+        ),
     )
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "nano" / "metrics.json").read_text())
@@ -386,23 +319,17 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     out = tmp_path / "online"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
+        train_args(
             str(synthetic_zip),
-            "--arch",
-            "nano",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "2",
             "--teacher",
             str(exported / "happy_sad.int8.onnx"),
             "--teacher-sees",
             "augmented",
             "--out",
             str(out),
-        ],
+            arch="nano",
+            epochs=2,
+        ),
     )
     assert res.exit_code == 0, res.output
     assert len(seen) == 2 and all(s.dtype == np.uint8 and s.shape == originals.shape for s in seen)

@@ -57,6 +57,18 @@ def needs_training_stack() -> None:
             pytest.skip(f"needs the train extra ({mod} missing): pip install '.[train]'")
 
 
+def train_args(
+    data, *extra: str, arch: str = "poc", classes: str | None = "happy,sad", epochs: int | None = 1
+) -> list[str]:
+    """`edge-fer train` arguments for a quick run of `arch` on `data`, then `extra`."""
+    args = ["train", "--data", str(data), "--arch", arch]
+    if classes is not None:
+        args += ["--classes", classes]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    return [*args, *extra]
+
+
 @pytest.fixture(scope="session")
 def synthetic_zip(tmp_path_factory) -> Path:
     return write_synthetic_zip(tmp_path_factory.mktemp("data") / "synthetic.zip")
@@ -74,19 +86,7 @@ def trained_run(tmp_path_factory, synthetic_zip) -> Path:
     out = tmp_path_factory.mktemp("runs") / "poc_happy_sad"
     res = CliRunner().invoke(
         app,
-        [
-            "train",
-            "--data",
-            str(synthetic_zip),
-            "--arch",
-            "poc",
-            "--classes",
-            "happy,sad",
-            "--epochs",
-            "8",
-            "--out",
-            str(out),
-        ],
+        train_args(str(synthetic_zip), "--out", str(out), epochs=8),
     )
     assert res.exit_code == 0, res.output
     return out
