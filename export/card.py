@@ -77,10 +77,22 @@ def _confidence_table(block: dict | None) -> list[str]:
 
 
 def render_markdown(card: dict) -> str:
-    """A readable rendering of an export card."""
-    q, p, t = card["quantization"], card["parity"], card.get("training") or {}
-    files = card["files"]
-    lines = [
+    """A readable rendering of an export card: what the model is, its accuracy, how it was
+    trained, its files, its int8 quantization, parity and provenance."""
+    return "\n".join(
+        [
+            *_summary_section(card),
+            *_training_section(card),
+            *_files_section(card["files"]),
+            *_quantization_section(card["quantization"]),
+            *_parity_section(card["parity"]),
+            *_provenance_section(card),
+        ]
+    )
+
+
+def _summary_section(card: dict) -> list[str]:
+    return [
         f"# Model card: `{card['name']}`",
         "",
         f"Task **{card['task']}**, labels {', '.join(card['labels'])}. Architecture "
@@ -108,6 +120,12 @@ def render_markdown(card: dict) -> str:
         *_acc_table(card.get("final_report")),
         *_confidence_table(card.get("min_confidence")),
     ]
+
+
+def _training_section(card: dict) -> list[str]:
+    """Distillation, fine-tuning, k-fold estimates and ensemble members."""
+    t = card.get("training") or {}
+    lines: list[str] = []
     members = card.get("members") or []
     kfolds = 0
     for b in members or [t]:
@@ -171,7 +189,11 @@ def render_markdown(card: dict) -> str:
         for m in members:
             if m.get("init"):
                 lines += [f"`{m['model']}` was fine-tuned from {_init_source(m['init'])}.", ""]
-    lines += [
+    return lines
+
+
+def _files_section(files: dict) -> list[str]:
+    return [
         "## Files",
         "",
         "| file | bytes | sha256 |",
@@ -187,6 +209,11 @@ def render_markdown(card: dict) -> str:
         else "No int8 file: the best candidate below missed its bounds (parity or speed), so "
         "the fp32 model ships alone; the int8 rows above are that candidate's.",
         "",
+    ]
+
+
+def _quantization_section(q: dict) -> list[str]:
+    lines = [
         "## int8 quantization",
         "",
         f"Static quantization ({q['chosen']}), per-channel int8 weights"
@@ -215,8 +242,11 @@ def render_markdown(card: dict) -> str:
             "Kept: the most accurate candidate that passes the parity bounds and beats fp32, among "
             f"those timed within {100 * q['time_tie']:.0f}% of the fastest such candidate.",
         ]
-    lines += [
-        "",
+    return [*lines, ""]
+
+
+def _parity_section(p: dict) -> list[str]:
+    return [
         "## Parity",
         "",
         f"On {p['n']} images of {p['split']}: Keras vs fp32 ONNX max |dp| "
@@ -226,6 +256,12 @@ def render_markdown(card: dict) -> str:
         + (" (written with --force)" if p.get("forced") else "")
         + ".",
         "",
+    ]
+
+
+def _provenance_section(card: dict) -> list[str]:
+    t, members = card.get("training") or {}, card.get("members") or []
+    return [
         "## Provenance",
         "",
         *(
@@ -238,4 +274,3 @@ def render_markdown(card: dict) -> str:
         "- versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
         "",
     ]
-    return "\n".join(lines)
