@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_runtime.cpu import int8_dot_products, isa_class
+from edge_runtime.errors import brief
 from edge_runtime.model_info import ModelError, ModelInfo
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -123,8 +124,7 @@ class EmotionClassifier:
                 str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises several types for corrupt files
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"{self.path}: cannot load ONNX model ({first[:200]})") from None
+            raise ModelError(f"{self.path}: cannot load ONNX model ({brief(e)})") from None
         self.load_ms = (time.perf_counter() - t0) * 1000.0
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = ModelInfo.from_metadata(meta, str(self.path))

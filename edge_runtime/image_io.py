@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge_runtime.errors import EdgeFerError
+from edge_runtime.errors import EdgeFerError, brief
 
 MAX_PIXELS = 50_000_000  # 50 megapixels: larger than any phone photo, far below a bomb
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -154,8 +154,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         img = cv2.imdecode(buf, flags)
     except cv2.error as e:
-        first = (str(e).strip().splitlines() or ["cv2.error"])[-1]
-        raise ImageError(f"cannot decode image ({first[:120]})") from None
+        raise ImageError(f"cannot decode image ({brief(e, 120, last=True)})") from None
     if img is None or img.size == 0:
         if header is None:
             raise ImageError("not an image (unrecognised format)")

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier, with_flip
 from edge_runtime.cpu import cpu_info
-from edge_runtime.errors import EdgeFerError
+from edge_runtime.errors import EdgeFerError, brief
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import confidence_report, report
 from edge_runtime.model_info import ModelInfo, file_sha256
@@ -321,7 +321,7 @@ def _quantize_and_choose(
         try:
             quantize(pre_tmp, q_tmp, calib, cand)
         except Exception as e:  # a candidate onnxruntime cannot build is just not kept
-            rows.append({"candidate": cand.name, "error": str(e).splitlines()[0][:200]})
+            rows.append({"candidate": cand.name, "error": brief(e)})
             continue
         import onnx
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.errors import EdgeFerError
+from edge_runtime.errors import EdgeFerError, brief
 
 
 class KerasModelError(EdgeFerError):
@@ -35,12 +35,9 @@ def load_keras(path: Path):
             raise KerasModelError(
                 f"{path}: needs unsafe deserialisation (e.g. a Lambda layer); refused"
             ) from None
-        raise KerasModelError(
-            f"{path}: cannot load Keras model ({msg.splitlines()[0][:200]})"
-        ) from None
+        raise KerasModelError(f"{path}: cannot load Keras model ({brief(e)})") from None
     except Exception as e:  # zip/h5 errors of corrupt files come in many types
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise KerasModelError(f"{path}: cannot load Keras model ({first[:200]})") from None
+        raise KerasModelError(f"{path}: cannot load Keras model ({brief(e)})") from None
 
 
 def run_metrics(path: str | Path) -> dict | None:
