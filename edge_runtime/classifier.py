@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_runtime.cpu import int8_dot_products, isa_class
+from edge_runtime.cpu import cpu_info, int8_dot_products, isa_class
 from edge_runtime.errors import brief
 from edge_runtime.model_info import ModelError, ModelInfo
 
@@ -36,10 +37,15 @@ def bundled_models() -> dict[str, Path]:
 
 
 def choose_precision(
-    requested: str, available: list[str] | tuple[str, ...], flags: list[str] | None = None
+    requested: str,
+    available: list[str] | tuple[str, ...],
+    flags: list[str] | None = None,
+    measured: dict | None = None,
 ) -> tuple[str, str]:
-    """(precision, why) among the `available` ones: `auto` takes int8 only where the CPU has
-    int8 dot products (edge_runtime.cpu; `flags` default to this machine's), else fp32."""
+    """(precision, why) among the `available` ones: `auto` takes int8 where the CPU has int8
+    dot products (edge_runtime.cpu; `flags` default to this machine's), or where int8 was
+    measured faster on this very CPU (`measured`: the card's export timing, `cpu` with its
+    `model` and `flags`, `int8_ms`, `fp32_ms`), else fp32."""
     if requested not in PRECISIONS:
         raise ModelError(f"unknown precision {requested!r}; choose {', '.join(PRECISIONS)}")
     have = [p for p in PRECISIONS[1:] if p in available]
@@ -52,7 +58,27 @@ def choose_precision(
     cls = isa_class(flags)
     if int8_dot_products(flags):
         return "int8", f"this CPU ({cls}) has int8 dot-product instructions"
+    here = cpu_info() if flags is None else {"flags": list(flags)}
+    cpu = (measured or {}).get("cpu") or {}
+    same_cpu = sorted(cpu.get("flags", [])) == sorted(here["flags"]) and (
+        flags is not None or cpu.get("model") == here.get("model")
+    )
+    if measured and same_cpu and measured["int8_ms"] < measured["fp32_ms"]:
+        return "int8", (
+            f"int8 was measured faster on this CPU ({cls}) at export: "
+            f"{measured['int8_ms']:.3f} ms vs fp32 {measured['fp32_ms']:.3f} ms"
+        )
     return "fp32", f"this CPU ({cls}) has no int8 dot-product instruction"
+
+
+def export_timing(card: dict) -> dict | None:
+    """What a card says about int8 against fp32 where it was exported (`choose_precision`'s
+    `measured`), or None for a card that does not record its CPU."""
+    q = card.get("quantization") or {}
+    chosen = [r for r in q.get("candidates", []) if r.get("candidate") == q.get("chosen")]
+    if not q.get("cpu") or not chosen or "p50_ms" not in chosen[0]:
+        return None
+    return {"cpu": q["cpu"], "int8_ms": chosen[0]["p50_ms"], "fp32_ms": q["fp32_p50_ms"]}
 
 
 def resolve_model(
@@ -73,8 +99,13 @@ def resolve_model(
     if not files:
         known = ", ".join(bundled_models()) or "none installed"
         raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
+    card = MODELS_DIR / f"{name}.card.json"
     try:
-        chosen, why = choose_precision(precision, tuple(files))
+        measured = export_timing(json.loads(card.read_text())) if card.is_file() else None
+    except ValueError:
+        measured = None
+    try:
+        chosen, why = choose_precision(precision, tuple(files), measured=measured)
     except ModelError as e:
         raise ModelError(f"{model}: {e}") from None
     return files[chosen], chosen, why
@@ -94,9 +125,9 @@ def with_flip(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], 
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """Deliberate onnxruntime settings: full graph optimisation, `threads` intra-op threads.
 
-    One thread is the default: the classifier takes well under a millisecond per face, so
-    extra threads only pay at large batches and steal cores from face detection. On a 4-core
-    Pi, `--threads 2` leaves two cores for the camera and OpenCV.
+    One thread is the default: extra threads pay off only at large batches and steal cores
+    from face detection. On a 4-core Pi, `--threads 2` leaves two cores for the camera and
+    OpenCV.
     """
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -58,6 +58,26 @@ def test_auto_takes_int8_only_with_int8_dot_products(flags, want):
     assert got == want and "int8 dot-product" in why
 
 
+def test_auto_also_takes_int8_where_it_was_measured_faster_on_this_very_cpu():
+    faster = {"cpu": {"model": "x", "flags": list(X86_AVX2)}, "int8_ms": 1.0, "fp32_ms": 1.2}
+    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, faster)
+    assert got == "int8" and "measured faster on this CPU" in why and "1.000 ms" in why
+    slower = {**faster, "int8_ms": 1.5}
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, slower)[0] == "fp32"
+    elsewhere = {**faster, "cpu": {"model": "x", "flags": list(X86_VNNI)}}  # another CPU
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, elsewhere)[0] == ("fp32")
+    card = {
+        "quantization": {
+            "cpu": faster["cpu"],
+            "chosen": "QDQ/MinMax",
+            "fp32_p50_ms": 1.2,
+            "candidates": [{"candidate": "QDQ/MinMax", "p50_ms": 1.0}],
+        }
+    }
+    assert classifier.export_timing(card) == faster
+    assert classifier.export_timing({"quantization": {"chosen": "x"}}) is None  # older cards
+
+
 def test_one_shipped_precision_and_explicit_choices():
     assert classifier.choose_precision("auto", ("int8",), X86_AVX2) == (
         "int8",
