@@ -5,17 +5,32 @@ are layers inside it (augmentation is inactive at inference), so the exported gr
 preprocessing that could drift between training and device.
 
 Add an architecture by writing one function `body(x) -> features` decorated with
-`@register("name", "what it is")`; `build()` wraps it with input, augmentation, scaling and
-the softmax head.
+`@register("name", "what it is", params=N)` (N: its parameters with a 7-class head, which
+`train --list-archs` shows without loading TensorFlow); `build()` wraps it with input,
+augmentation, scaling and the softmax head.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+if TYPE_CHECKING:
+    import keras
+
+
+class _Layers:
+    """`keras.layers`, imported on first use, so the family can be listed (`train
+    --list-archs`) without loading TensorFlow."""
+
+    def __getattr__(self, name: str):
+        from keras import layers as real
+
+        return getattr(real, name)
+
+
+layers = _Layers()
 
 INPUT_SHAPE = (48, 48, 1)
 
@@ -25,14 +40,15 @@ class Arch:
     name: str
     description: str
     body: Callable
+    params: int  # with a 7-class head: listed without building; a test checks it against Keras
 
 
 ARCHS: dict[str, Arch] = {}
 
 
-def register(name: str, description: str) -> Callable:
+def register(name: str, description: str, params: int) -> Callable:
     def deco(fn: Callable) -> Callable:
-        ARCHS[name] = Arch(name, description, fn)
+        ARCHS[name] = Arch(name, description, fn, params)
         return fn
 
     return deco
@@ -40,6 +56,8 @@ def register(name: str, description: str) -> Callable:
 
 def augmentation(seed: int | None = None) -> keras.Sequential:
     """Flip, small shift/rotation/zoom, contrast and brightness; identity at inference."""
+    import keras
+
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
@@ -55,6 +73,8 @@ def augmentation(seed: int | None = None) -> keras.Sequential:
 
 def build(name: str, n_classes: int, augment: bool = True, seed: int | None = None) -> keras.Model:
     """The architecture `name` with a softmax over `n_classes` (KeyError when unknown)."""
+    import keras
+
     arch = ARCHS[name]
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = augmentation(seed)(inputs) if augment else inputs
@@ -71,7 +91,7 @@ def param_count(name: str, n_classes: int = 7) -> int:
 # ---- the origin project's family: Conv2D, MaxPooling2D, Flatten, Dense ----------------------
 
 
-@register("poc", "proof of concept: 2 small convs, Flatten, tiny Dense (~30k)")
+@register("poc", "proof of concept: 2 small convs, Flatten, tiny Dense (~30k)", params=30_471)
 def _poc(x):
     x = layers.Conv2D(16, 3, activation="relu")(x)
     x = layers.MaxPooling2D()(x)
@@ -81,7 +101,7 @@ def _poc(x):
     return layers.Dense(8, activation="relu")(x)
 
 
-@register("a", "3 conv blocks 32-64-128 (3x3), Flatten, Dense 64 (~0.23M)")
+@register("a", "3 conv blocks 32-64-128 (3x3), Flatten, Dense 64 (~0.23M)", params=232_519)
 def _a(x):
     for filters in (32, 64, 128):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
@@ -110,7 +130,7 @@ def _conv_block(x, filters: int, kernel: int, drop: float = 0.0, norm: bool = Fa
     return layers.Dropout(drop)(x) if drop else x
 
 
-@register("b", "VGG-style 3 blocks 32-64-128, Flatten, Dense 128 (~0.9M)")
+@register("b", "VGG-style 3 blocks 32-64-128, Flatten, Dense 128 (~0.9M)", params=877_287)
 def _b(x):
     for filters, drop in ((32, 0.0), (64, 0.0), (128, 0.2)):
         x = _conv_block(x, filters, 3, drop)
@@ -119,7 +139,11 @@ def _b(x):
     return layers.Dropout(0.5)(x)
 
 
-@register("c", "VGG-style 4 blocks 64-128-256-256 (5x5 first), Flatten, Dense 640 (~3.9M)")
+@register(
+    "c",
+    "VGG-style 4 blocks 64-128-256-256 (5x5 first), Flatten, Dense 640 (~3.9M)",
+    params=3_870_663,
+)
 def _c(x):
     for filters, kernel, drop in ((64, 5, 0.0), (128, 3, 0.0), (256, 3, 0.2), (256, 3, 0.2)):
         x = _conv_block(x, filters, kernel, drop)
@@ -131,7 +155,7 @@ def _c(x):
 # ---- additions that buy accuracy per millisecond ---------------------------------------------
 
 
-@register("vgg", "VGG-style 4 blocks 32-64-128-256, Flatten, Dense 256 (~1.8M)")
+@register("vgg", "VGG-style 4 blocks 32-64-128-256, Flatten, Dense 256 (~1.8M)", params=1_763_559)
 def _vgg(x):
     for filters, drop in ((32, 0.0), (64, 0.0), (128, 0.2), (256, 0.2)):
         x = _conv_block(x, filters, 3, drop)
@@ -140,7 +164,9 @@ def _vgg(x):
     return layers.Dropout(0.5)(x)
 
 
-@register("vgg_bn", "vgg with batch norm after every conv, lighter head dropout (~1.8M)")
+@register(
+    "vgg_bn", "vgg with batch norm after every conv, lighter head dropout (~1.8M)", params=1_766_439
+)
 def _vgg_bn(x):
     # Dropout 0.5 before the softmax, as in vgg, kept this net at the class prior for its first
     # epochs (measured on 8,000 images: 0.37 PublicTest after 5 epochs against 0.45 with no head
@@ -181,6 +207,10 @@ def _nano_body(x, widths: tuple[int, ...], head_drop: float):
     return layers.Dropout(head_drop)(x)
 
 
-@register("nano", "depthwise-separable 16-32-64-128-256, residual, global pool (~0.15M, ~13M MACs)")
+@register(
+    "nano",
+    "depthwise-separable 16-32-64-128-256, residual, global pool (~0.15M, ~13M MACs)",
+    params=144_199,
+)
 def _nano(x):
     return _nano_body(x, (16, 32, 64, 128, 256), 0.3)
