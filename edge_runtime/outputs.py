@@ -192,6 +192,9 @@ class JsonLinesWriter(Writer):
         self._write({"summary": summary})
 
 
+TIMELINE_COLUMNS = "frame timestamp faces id x y w h face_score label score".split()
+
+
 class CsvTimelineWriter(Writer):
     """A per-frame emotion timeline: one row per face per frame (one empty row for a frame
     without faces), with every class probability in its own column.
@@ -209,20 +212,7 @@ class CsvTimelineWriter(Writer):
         rotation: Rotation | None = None,
     ) -> None:
         path = Path(path)
-        self.header = [
-            "frame",
-            "timestamp",
-            "faces",
-            "id",
-            "x",
-            "y",
-            "w",
-            "h",
-            "face_score",
-            "label",
-            "score",
-            *labels,
-        ]
+        self.header = [*TIMELINE_COLUMNS, *labels]
         self.labels = labels
         self.note: str | None = None
         self.segments = Segments(path, rotation) if rotation and rotation.active else None
