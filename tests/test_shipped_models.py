@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.classifier import bundled_models
+from edge_runtime.classifier import bundled_files, bundled_models
 from edge_runtime.cli import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -27,23 +27,51 @@ FLOORS = {"happy_sad": 0.937, "fer7": 0.676}
 F1_FLOORS = {"happy_sad": 0.935, "fer7": 0.663}
 # How far a CPU's int8 kernels may move a card's PrivateTest accuracy (the int8 loss bound)
 CPU_KERNEL_TOLERANCE = 0.005
+NANO_MAC_BUDGET = 15_000_000
 
 needs_shared = pytest.mark.skipif(not FER2013.is_file(), reason="../shared/datasets absent")
 
 
-def test_both_models_are_bundled_with_their_cards():
+def _card(name: str) -> dict:
+    return json.loads(bundled_models()[name].with_name(f"{name}.card.json").read_text())
+
+
+def _shipped(name: str) -> str:
+    """The precision a bundled model ships in (int8 where both are, as the floors are set)."""
+    return "int8" if "int8" in bundled_files(name) else "fp32"
+
+
+def test_every_model_is_bundled_with_its_card():
     models = bundled_models()
     assert set(FLOORS) <= set(models), f"bundled: {sorted(models)}"
-    for name, path in models.items():
-        card = json.loads(path.with_name(f"{name}.card.json").read_text())
-        assert card["files"]["int8"]["bytes"] == path.stat().st_size
-        assert card["parity"]["passed"], f"{name}: int8 was written with --force"
+    for name in models:
+        card = _card(name)
+        for precision, path in bundled_files(name).items():
+            assert card["files"][precision]["bytes"] == path.stat().st_size, (name, precision)
+        assert card["parity"]["passed"] or "int8" not in bundled_files(name), (
+            f"{name}: int8 was written with --force"
+        )
 
 
-@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_a_nano_model_stays_within_its_mac_budget():
+    """The edge tier's promise: at most 15M multiply-accumulates per face, counted from the
+    shipped graph itself (flip averaging inside a graph counts twice)."""
+    onnx = pytest.importorskip("onnx", reason="counting MACs needs onnx: pip install '.[train]'")
+    from export.macs import count_macs
+
+    nano = [n for n in bundled_models() if n.endswith("-nano")]
+    if not nano:
+        pytest.skip("no nano model is bundled yet")
+    for name in nano:
+        for path in bundled_files(name).values():
+            macs = count_macs(onnx.load(str(path)))
+            assert macs <= NANO_MAC_BUDGET, (path.name, macs)
+            assert macs == _card(name)["macs_per_face"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FLOORS if not n.endswith("-nano")))
 def test_shipped_cards_report_a_repeated_stratified_kfold(name):
-    card = json.loads(bundled_models()[name].with_name(f"{name}.card.json").read_text())
-    cv = (card.get("recipe_kfold") or {}).get("cv")
+    cv = (_card(name).get("recipe_kfold") or {}).get("cv")
     assert cv, f"{name}: exported without --kfold"
     assert cv["folds"] >= 5 and cv["repeats"] >= 2
     accuracy = [f["accuracy"] for f in cv["per_fold"]]
@@ -57,7 +85,7 @@ def test_shipped_cards_report_a_repeated_stratified_kfold(name):
 @pytest.mark.shared
 @needs_shared
 @pytest.mark.parametrize("name", sorted(FLOORS))
-def test_shipped_int8_accuracy_on_private_test(name):
+def test_shipped_accuracy_on_private_test(name):
     res = CliRunner().invoke(
         app,
         ["evaluate", "--model", name, "--data", str(FER2013), "--split", "PrivateTest", "--json"],
@@ -66,8 +94,7 @@ def test_shipped_int8_accuracy_on_private_test(name):
     rep = json.loads(res.output.strip().splitlines()[-1])
     assert rep["accuracy"] >= FLOORS[name], (name, rep["accuracy"])
     assert rep["macro_f1"] >= F1_FLOORS[name], (name, rep["macro_f1"])
-    card = json.loads(bundled_models()[name].with_name(f"{name}.card.json").read_text())
-    card_accuracy = card["final_report"]["int8"]["accuracy"]
+    card_accuracy = _card(name)["final_report"][_shipped(name)]["accuracy"]
     assert rep["accuracy"] == pytest.approx(card_accuracy, abs=CPU_KERNEL_TOLERANCE)
 
 
