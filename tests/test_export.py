@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from edge_runtime.classifier import EmotionClassifier
 from edge_runtime.cli import app
 from edge_runtime.model_info import ModelError
+from edge_runtime.portable import portable_path
 
 
 def _export(*args: str):
@@ -419,7 +420,8 @@ def test_several_models_export_as_the_mean_of_their_probabilities(
     card = json.loads((tmp_path / "ens" / "ens.card.json").read_text())
     single = json.loads((exported / "happy_sad.card.json").read_text())
     assert card["arch"] == "poc+poc" and card["params"] == 2 * single["params"]
-    assert [m["model"] for m in card["members"]] == [str(p) for p in members]
+    # cards give paths as portable_path writes them (relative where the tree is shared)
+    assert [m["model"] for m in card["members"]] == [portable_path(p) for p in members]
     assert card["members"][1]["config"]["seed"] == 1
     md = (tmp_path / "ens" / "ens.md").read_text()
     assert card["networks"] == 2 and "An ensemble of 2 networks from 2 training runs" in md
@@ -537,9 +539,9 @@ def test_subset_of_a_kfold_run_answers_among_its_classes(tmp_path):
     assert res.exit_code == 0, res.output
     recipe = json.loads((tmp_path / "k" / "sad_happy.card.json").read_text())["recipe_kfold"]
     assert recipe["cv"] == cv and recipe["command"].startswith("edge-fer train")
-    assert (recipe["recipe_of"], recipe["start_of"]) == (str(plain), str(tuned))
+    assert (recipe["recipe_of"], recipe["start_of"]) == (portable_path(plain), portable_path(tuned))
     md = (tmp_path / "k" / "sad_happy.md").read_text()
-    assert f"The k-fold below is of the recipe that trained `{plain}`, the start of" in md
+    assert f"recipe that trained `{portable_path(plain)}`, the start of" in md
     assert "No k-fold estimate" not in md
     res = _export(str(tmp_path / "student" / "model.keras"), *kfold, "--out", str(tmp_path / "x"))
     assert res.exit_code != 0 and "Traceback" not in res.output
