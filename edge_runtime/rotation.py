@@ -93,8 +93,11 @@ class Segments:
         found = []
         for p in self.base.parent.iterdir():
             m = self._pattern.match(p.name)
-            if m:
-                found.append((p.stat().st_mtime, m.group(1), int(m.group(2) or 1), p))
+            try:
+                if m:
+                    found.append((p.stat().st_mtime, m.group(1), int(m.group(2) or 1), p))
+            except FileNotFoundError:  # deleted meanwhile (another run pruning)
+                continue
         return [p for *_, p in sorted(found)]
 
     def prune(self) -> list[Path]:
