@@ -25,20 +25,7 @@ from edge_runtime.errors import one_line
 from edge_runtime.image_io import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".png",
-        ".gif",
-        ".bmp",
-        ".webp",
-        ".tif",
-        ".tiff",
-        ".pgm",
-        ".ppm",
-        ".pnm",
-    }
+    ".jpg .jpeg .jpe .png .gif .bmp .webp .tif .tiff .pgm .ppm .pnm".split()
 )
 URL_TIMEOUT_S = 10.0
 MAX_URL_BYTES = 20 * 1024 * 1024
