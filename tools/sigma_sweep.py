@@ -1,6 +1,7 @@
-"""Choose the export's --smooth sigma for a trained model on PublicTest (never PrivateTest):
-accuracy and macro-F1 of the 7 classes and happy/sad accuracy through the happy and sad
-columns, single pass, Keras, for each sigma.
+"""Choose the export's --smooth sigma for a trained model on its choice split (PublicTest for
+FER2013; never PrivateTest): accuracy and macro-F1 over the model's classes, and for a model
+with happy and sad among more classes, happy/sad accuracy through those two columns. Keras,
+single pass, for each sigma.
 
     python tools/sigma_sweep.py RUN/model.keras ../shared/datasets/fer2013.zip
 """
@@ -15,7 +16,7 @@ from edge_runtime.labels import task_probs
 from edge_runtime.metrics import report
 from export.smoothing import smooth
 from train.data import load
-from train.run_dir import load_keras, predict
+from train.run_dir import keras_labels, load_keras, predict
 
 SIGMAS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
@@ -23,17 +24,20 @@ SIGMAS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 def main(model_path: str, data: str) -> None:
     model = load_keras(model_path)
     ds = load(data)
-    part = ds.split(ds.choice_split())
-    hs = part.only(("happy", "sad"))
+    labels = keras_labels(model_path) or ds.classes
+    split = ds.choice_split()
+    part = ds.split(split).only(labels)
+    pair = ("happy", "sad")
+    hs = part.only(pair) if len(labels) > 2 and set(pair) <= set(labels) else None
     for sigma in SIGMAS:
-        r = report(part.labels, predict(model, smooth(part.images, sigma)).argmax(1), ds.classes)
-        ph = task_probs(predict(model, smooth(hs.images, sigma)), ds.classes, ("happy", "sad"))
-        acc_hs = float(np.mean(ph.argmax(1) == hs.labels))
-        print(
-            f"sigma {sigma:.1f}: 7 classes {r['accuracy']:.4f} F1 {r['macro_f1']:.4f}  "
-            f"happy/sad {acc_hs:.4f}  ({ds.choice_split()})",
-            flush=True,
+        r = report(part.labels, predict(model, smooth(part.images, sigma)).argmax(1), labels)
+        line = (
+            f"sigma {sigma:.1f}: {len(labels)} classes {r['accuracy']:.4f} F1 {r['macro_f1']:.4f}"
         )
+        if hs is not None:
+            ph = task_probs(predict(model, smooth(hs.images, sigma)), labels, pair)
+            line += f"  happy/sad {float(np.mean(ph.argmax(1) == hs.labels)):.4f}"
+        print(f"{line}  ({split})", flush=True)
 
 
 if __name__ == "__main__":
