@@ -54,7 +54,10 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
     verbose: bool = typer.Option(
-        False, "--verbose", help="Also show TensorFlow's own log lines (held back by default)."
+        False,
+        "--verbose",
+        help="Also show the libraries' own log lines (TensorFlow, FFmpeg; held back by "
+        "default) and name each folder entry predict skips.",
     ),
 ) -> None:
     """Facial expression recognition for small devices: train, export, predict, run, bench."""
