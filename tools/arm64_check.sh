@@ -19,6 +19,8 @@ for tool in debootstrap qemu-aarch64-static update-binfmts; do
     command -v "$tool" >/dev/null || fail "needs $tool (apt-get install qemu-user-static debootstrap binfmt-support)"
 done
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, bind mounts)"
+PYTHONPATH="$REPO" "$PY" -c "import cv2, onnxruntime" 2>/dev/null \
+    || fail "$PY cannot run edge-fer here (the x86 answers): activate the project's virtualenv or set PYTHON"
 if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || fail "cannot mount binfmt_misc"
 fi
