@@ -4,7 +4,7 @@ At import, TensorFlow's C++ core prints absl's "All log messages before absl::In
 preamble, a oneDNN notice and CPU-feature notices to file descriptor 2, whatever
 TF_CPP_MIN_LOG_LEVEL says; the TFLite interpreter announces its XNNPACK delegate the same way.
 `held_back()` keeps such lines out of the terminal (they are shown when the block fails, or
-always with `edge-fer --verbose`).
+always with `edge-fer --verbose`); `train/tf_import.py` imports TensorFlow through it.
 """
 
 from __future__ import annotations
@@ -39,11 +39,3 @@ def held_back() -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-
-
-def import_tensorflow() -> None:
-    """Import TensorFlow with its native lines held back; its later logging is errors only
-    (TF_CPP_MIN_LOG_LEVEL 2) unless the user chose another level."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with held_back():
-        import tensorflow  # noqa: F401

@@ -20,13 +20,13 @@ from train_fixtures import write_synthetic_zip
 from typer.testing import CliRunner
 
 from edge_runtime.bench.engine import REQUIRED_KEYS
-from edge_runtime.bench.plots import pareto_front
 from edge_runtime.bench.progress import Progress
 from edge_runtime.bench.report import parse_files_table
 from edge_runtime.bench.system import cpu_info
 from edge_runtime.classifier import bundled_models
 from edge_runtime.cli import app
 from edge_runtime.timing import interleaved
+from train.bench_plots import pareto_front
 
 FAST = ["--runs", "12", "--warmup", "2"]
 
@@ -190,7 +190,7 @@ def test_results_md_flag_names_the_page_and_nothing_is_overwritten(tiny_pair, tm
 def test_plots_are_skipped_with_a_note_without_matplotlib(
     tiny_pair, small_zip, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("edge_runtime.bench.plots._pyplot", lambda: None)
+    monkeypatch.setattr("train.bench_plots._pyplot", lambda: None)
     res = cli(
         tiny_pair, "--threads", "1", "--batch", "1", *FAST, "--data", small_zip, "--out", tmp_path
     )

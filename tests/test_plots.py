@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the figures need matplotlib: pip install '.[train]'")
 
-from edge_runtime.bench.plots import _pyplot, write_latency, write_pareto  # noqa: E402
+from train.bench_plots import _pyplot, write_latency, write_pareto  # noqa: E402
 from train.plots import plot_confusion, plot_curves  # noqa: E402
 
 

@@ -6,9 +6,9 @@
 - `system`: the system block (CPU, instruction sets, versions, thread settings);
 - `report`: Markdown, CSV and JSON outputs;
 - `merge`: contributed `benchmarks/results/<device>.json` files as one table;
-- `progress`: the progress bar on stderr;
-- `keras_runners`: the `.keras` and `.tflite` rows (TensorFlow), `plots`: pareto.png and
-  latency.png (matplotlib), each imported only when installed and asked for.
+- `progress`: the progress bar on stderr.
 
-The rest is runtime-only: numpy, OpenCV, onnxruntime and the standard library.
+Runtime-only: numpy, OpenCV, onnxruntime and the standard library. The `.keras` rows
+(`train/bench_keras.py`, TensorFlow) and pareto.png/latency.png (`train/bench_plots.py`,
+matplotlib) live in train/ and are loaded only when installed and asked for.
 """

@@ -307,14 +307,7 @@ def run_bench(
     part, split = _load_split(cfg) if cfg.data is not None else (None, None)
     plan = _plan(cfg, note)
     if any(fmt in (*KERAS_ROWS, "tflite") for _, fmt, _ in plan):
-        from edge_runtime.native_logs import import_tensorflow
-
-        import_tensorflow()
-        from edge_runtime.bench.keras_runners import (
-            KerasRunner,
-            TfliteRunner,
-            set_tensorflow_threads,
-        )
+        from train.bench_keras import KerasRunner, TfliteRunner, set_tensorflow_threads
 
         system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
     rounds = max(1, min(cfg.rounds, cfg.runs))

@@ -1,6 +1,6 @@
 """One model in one format, loaded: a timed call on a prepared batch and a probability
 function for accuracy. ONNX runs through `EmotionClassifier`; Keras (only where TensorFlow
-is installed) through `keras_runners.py`, imported only for those rows."""
+is installed) through `train/bench_keras.py`, so the runtime never imports TensorFlow."""
 
 from __future__ import annotations
 

