@@ -50,19 +50,23 @@ def _evaluate(*args: str) -> dict:
     return json.loads(res.output.strip().splitlines()[-1])
 
 
-def _expected(model: Path, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(true, predicted) indices into `labels`, computed here image by image."""
+def _answers(model: Path, labels: tuple[str, ...]) -> list[tuple[str | None, np.ndarray]]:
+    """Each face of the set in order: its canonical class (None for contempt) and the model's
+    probabilities over `labels`, computed here image by image."""
     clf = EmotionClassifier(model)
-    true, pred, seed = [], [], 0
+    out, seed = [], 0
     for folder, n in CKPLUS.items():
         for _ in range(n):
             seed += 1
-            if CANONICAL.get(folder) not in labels:
-                continue
-            probs = task_probs(clf.predict_proba(_face(seed)), clf.labels, labels)
-            true.append(labels.index(CANONICAL[folder]))
-            pred.append(int(probs.argmax()))
-    return np.array(true), np.array(pred)
+            probs = task_probs(clf.predict_proba(_face(seed)), clf.labels, labels)[0]
+            out.append((CANONICAL.get(folder), probs))
+    return out
+
+
+def _expected(model: Path, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) indices into `labels` of the faces of those classes."""
+    scored = [(c, p) for c, p in _answers(model, labels) if c in labels]
+    return np.array([labels.index(c) for c, _ in scored]), np.array([p.argmax() for _, p in scored])
 
 
 def test_a_subset_of_classes_under_other_names_is_scored_and_the_rest_reported(
@@ -134,17 +138,13 @@ def test_nothing_to_score_is_one_line(tiny_onnx_model, tmp_path):
 
 
 def test_min_confidence_reports_what_answering_only_sure_faces_does(tiny_onnx_model, ckplus):
-    clf = EmotionClassifier(tiny_onnx_model)
-    task, sure, seed = ("happy", "sad"), {"task": [], "right": [], "other": []}, 0
-    for folder, n in CKPLUS.items():
-        for _ in range(n):
-            seed += 1
-            p = task_probs(clf.predict_proba(_face(seed)), clf.labels, task)[0]
-            if CANONICAL.get(folder) in task:
-                sure["task"].append(p.max())
-                sure["right"].append(task[int(p.argmax())] == CANONICAL[folder])
-            else:
-                sure["other"].append(p.max())
+    task, sure = ("happy", "sad"), {"task": [], "right": [], "other": []}
+    for canonical, p in _answers(tiny_onnx_model, task):
+        if canonical in task:
+            sure["task"].append(p.max())
+            sure["right"].append(task[int(p.argmax())] == canonical)
+        else:
+            sure["other"].append(p.max())
     t = float(np.median(sure["task"]))
     rep = _evaluate(
         "--model",
