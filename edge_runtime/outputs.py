@@ -304,8 +304,10 @@ class VideoSaver(Writer):
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         out = annotate(image, result.faces)
         if self._writer is not None and self.segments is not None:
-            with _writing(self.path):
-                size = self.path.stat().st_size if self.path.exists() else 0
+            size = 0
+            if self.segments.rotation.max_bytes:  # a stat per frame only when size matters
+                with _writing(self.path):
+                    size = self.path.stat().st_size if self.path.exists() else 0
             if self.segments.due(size):
                 self.close()
                 self.path = self.segments.start()
