@@ -430,10 +430,10 @@ def fit_one(
         progress.epoch(row, cfg.epochs, seconds)
         if val_acc > state["best"]:
             state.update(best=float(val_acc), best_epoch=epoch + 1, wait=0)
-            model.save(ckpt / "best.keras")
+            _save_atomic(model, ckpt / "best.keras")
         else:
             state["wait"] += 1
-        model.save(ckpt / "last.keras")
+        _save_atomic(model, ckpt / "last.keras")
         on_epoch()  # first: a run killed between the two still counts the time this epoch took
         _write_json(state_file, state)
         if cfg.patience and state["wait"] >= cfg.patience:
@@ -441,6 +441,14 @@ def fit_one(
             break
     best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
     return best, state
+
+
+def _save_atomic(model, path: Path) -> None:
+    """Save a checkpoint beside `path`, then move it into place: a run killed mid-save keeps
+    the previous checkpoint whole, so `--resume` always finds one."""
+    tmp = path.with_name(f".{path.stem}-{os.getpid()}.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
 
 
 def _write_json(path: Path, obj) -> None:
