@@ -99,16 +99,23 @@ def resolve_model(
     if not files:
         known = ", ".join(bundled_models()) or "none installed"
         raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
-    card = MODELS_DIR / f"{name}.card.json"
-    try:
-        measured = export_timing(json.loads(card.read_text())) if card.is_file() else None
-    except ValueError:
-        measured = None
+    card = card_beside(MODELS_DIR / f"{name}.onnx")
+    measured = export_timing(card) if card else None
     try:
         chosen, why = choose_precision(precision, tuple(files), measured=measured)
     except ModelError as e:
         raise ModelError(f"{model}: {e}") from None
     return files[chosen], chosen, why
+
+
+def card_beside(model_file: Path) -> dict:
+    """The NAME.card.json beside a model file NAME[.PRECISION].onnx (bundled models ship
+    theirs), or {} where there is none or it is not JSON."""
+    path = model_file.with_name(model_file.name.split(".")[0] + ".card.json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _precision_of(path: Path) -> str:
@@ -179,6 +186,13 @@ class EmotionClassifier:
     @property
     def size_bytes(self) -> int:
         return self.path.stat().st_size
+
+    @property
+    def macs(self) -> int | None:
+        """Multiply-accumulates per face, as counted at export: from the file's own card, or
+        from the card beside it (models exported before cards were embedded); None if
+        neither says."""
+        return self.info.card.get("macs") or card_beside(self.path).get("macs_per_face")
 
     def prepare(self, faces: np.ndarray) -> np.ndarray:
         """uint8 gray faces [N, H, W] (or one [H, W]) as the float32 batch `infer` takes, laid

@@ -472,3 +472,4 @@ def test_a_tflite_reference_is_timed_and_scored_like_fers_classifier(tmp_path):
     ]
     assert all(r["p50_ms"] > 0 and r["eval_n"] == 21 for r in rows)  # 3 PrivateTest per class
     assert rows[0]["labels"] == list(FER2013_LABELS) and rows[0]["accuracy"] is not None
+    assert rows[0]["macs"] == 16 * 16 * 4 * 9 + 4 * 7  # the 3x3 stride-4 conv, the dense layer

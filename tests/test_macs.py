@@ -76,3 +76,14 @@ def test_bundled_models_cost_what_their_graphs_say(name, macs):
     from export.macs import count_macs
 
     assert count_macs(MODELS / f"{name}.int8.onnx") == macs
+
+
+@pytest.mark.parametrize("name", ["fer7", "happy_sad"])
+def test_the_runtime_reads_a_models_macs_from_the_card_beside_it(name):
+    """The bundled files predate embedded MAC counts: `models` and `bench` read the count from
+    the card shipped beside them, which the test above checks against the graph."""
+    from edge_runtime.classifier import EmotionClassifier, card_beside
+
+    clf = EmotionClassifier(name)
+    assert "macs" not in clf.info.card
+    assert clf.macs == card_beside(clf.path)["macs_per_face"] > 0

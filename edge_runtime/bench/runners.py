@@ -70,7 +70,7 @@ class OnnxRunner(Runner):
         after = current_rss_mb()
         self.model, self.format, self.path, self.threads = model, fmt, Path(path), threads
         self.labels = self.clf.labels
-        self.macs = self.clf.info.card.get("macs")  # counted at export, where the card has it
+        self.macs = self.clf.macs
         self.load_ms = self.clf.load_ms
         self.load_rss_mb = None if before is None or after is None else after - before
 

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_models
+from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_models, card_beside
 from edge_runtime.cpu import cpu_info
 
 
@@ -27,15 +27,6 @@ def _describe(clf: EmotionClassifier) -> dict:
         "face_margin": clf.info.face_margin,
         "card": clf.info.card,
     }
-
-
-def _card_file(clf: EmotionClassifier) -> dict:
-    """The NAME.card.json beside a model file (bundled models ship theirs), or {}."""
-    path = clf.path.with_name(clf.path.name.split(".")[0] + ".card.json")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _latency(card: dict, precision: str) -> str:
@@ -83,8 +74,8 @@ def models(
             typer.echo(json.dumps(d))
             continue
         reasons.add(clf.precision_reason)
-        card, card_file = d["card"], _card_file(clf)
-        macs = card.get("macs") or card_file.get("macs_per_face")
+        card, card_file = d["card"], card_beside(clf.path)
+        macs = clf.macs
         acc = card.get("private_accuracy")
         rows.append(
             [
@@ -154,4 +145,4 @@ def inspect(
     """Print a model's metadata and card figures as JSON, with its recipe (smoothing, flip
     averaging, MACs, k-fold) from the card file beside it when there is one."""
     clf = EmotionClassifier(model)
-    typer.echo(json.dumps({**_describe(clf), "recipe": _recipe(_card_file(clf))}, indent=2))
+    typer.echo(json.dumps({**_describe(clf), "recipe": _recipe(card_beside(clf.path))}, indent=2))
