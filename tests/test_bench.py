@@ -134,7 +134,7 @@ def test_every_output_file_exists_with_sane_values(full_run, tiny_pair):
 
 def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
     out, res = full_run
-    assert "| model | format | threads | batch | p50 ms |" in res.stdout
+    assert "| model | format | CPU class | threads | batch | p50 ms |" in res.stdout
     assert "## Video pipeline" in res.stdout and "tracking with a full detection" in res.stdout
     page = (out / "results.md").read_text()
     for part in (
@@ -152,6 +152,46 @@ def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
     for f in files:
         path = tiny_pair.with_name(Path(f["file"]).name)
         assert f["bytes"] == path.stat().st_size and f["sha256"] == sha256(path)
+
+
+def test_pi4_estimates_scale_this_cpus_times_by_yunets_and_say_so(full_run):
+    """The one-thread batch-1 rows get a Raspberry Pi 4 estimate: fp32 its time here times
+    the ratio of YuNet's published A72 time to YuNet's time in the same run; int8 its fp32
+    twin's estimate times YuNet's int8/fp32 ratio on that core (no dot products there)."""
+    from edge_runtime.bench import arm_estimate
+
+    out, res = full_run
+    doc = json.loads((out / "results.json").read_text())
+    arm = doc["arm_estimates"]
+    basis = arm["basis"]
+    assert basis["yunet_320_ms_here"] > 0
+    assert basis["factor"] == pytest.approx(arm_estimate.A72_YUNET_MS / basis["yunet_320_ms_here"])
+    by_format = {r["format"]: r for r in arm["rows"]}
+    assert set(by_format) == {"fp32", "int8"}
+    fp32_here = next(
+        r["p50_ms"]
+        for r in doc["rows"]
+        if r["kind"] == "latency" and (r["format"], r["threads"], r["batch"]) == ("fp32", 1, 1)
+    )
+    fp32 = by_format["fp32"]["a72_ms_estimate"]
+    assert fp32 == pytest.approx(fp32_here * basis["factor"])
+    assert by_format["int8"]["a72_ms_estimate"] == pytest.approx(
+        fp32 * arm_estimate.A72_YUNET_INT8_MS / arm_estimate.A72_YUNET_MS
+    )
+    assert "estimates, not timings" in res.stdout
+    assert "Pi 4 estimate ms" in (out / "results.md").read_text()
+
+
+def test_an_int8_file_without_its_fp32_twin_gets_no_pi4_estimate():
+    from edge_runtime.bench import arm_estimate
+
+    rows = [
+        {"model": "a", "format": "int8", "threads": 1, "batch": 1, "p50_ms": 1.0, "macs": 9},
+        {"model": "b", "format": "tflite", "threads": 1, "batch": 1, "p50_ms": 0.5},
+        {"model": "b", "format": "tflite", "threads": 2, "batch": 1, "p50_ms": 0.3},
+    ]
+    est = arm_estimate.estimates(rows, yunet_ms_here=arm_estimate.A72_YUNET_MS / 10)
+    assert [(r["model"], r["a72_ms_estimate"]) for r in est] == [("a", None), ("b", 5.0)]
 
 
 def test_json_lines_have_the_required_keys(tiny_pair):

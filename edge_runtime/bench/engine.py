@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.bench import arm_estimate
 from edge_runtime.bench.detectors import TIMED, detector_rows
 from edge_runtime.bench.models import FORMATS, KERAS_ROWS, BenchError, ModelFiles
 from edge_runtime.bench.progress import Progress
@@ -85,6 +86,8 @@ class BenchResult:
     rows: list[dict]
     notes: list[str] = field(default_factory=list)
     detectors: list[dict] = field(default_factory=list)
+    #: Raspberry Pi 4 estimates (`arm_estimate`): {"basis": ..., "rows": [...]}, or {}
+    arm: dict = field(default_factory=dict)
 
     def latency_rows(self) -> list[dict]:
         return [r for r in self.rows if r["kind"] == "latency"]
@@ -358,6 +361,15 @@ def run_bench(
                 label = f"{model} {fmt} threads={t} batch={b}"
                 variants[label] = r.timed_call(_faces(b, part))
                 keys[label] = (model, fmt, t, b)
+        one_one = 1 in cfg.threads and 1 in cfg.batches
+        anchor = (
+            "YuNet 320x320 (Pi 4 anchor)" if one_one and arm_estimate.estimable_here() else None
+        )
+        if anchor:
+            import cv2
+
+            cv2.setNumThreads(1)  # as the published Pi 4 timing
+            variants[anchor] = arm_estimate.anchor_call(cfg.detector_model)
         timings = interleaved(
             variants, runs=cfg.runs, warmup=cfg.warmup, rounds=rounds, on_block=progress.update
         )
@@ -365,6 +377,7 @@ def run_bench(
         progress.close()
     peak = peak_rss_mb()
     bundled = {m.name: m.bundled for m in cfg.models}
+    anchor_ms = timings.pop(anchor)["p50_ms"] if anchor else None
     latency = []
     for label, st in timings.items():
         model, fmt, t, b = keys[label]
@@ -391,4 +404,12 @@ def run_bench(
         b = base.get((r["model"], r["threads"], r["batch"]))
         r["speedup_vs_fp32"] = b / r["p50_ms"] if b and r["p50_ms"] > 0 else None
     system["load_average_end"] = load_average()
-    return BenchResult(system, cfg.describe(), latency + rows, notes, detectors)
+    arm = (
+        {
+            "basis": arm_estimate.summary(anchor_ms),
+            "rows": arm_estimate.estimates(latency, anchor_ms),
+        }
+        if anchor_ms
+        else {}
+    )
+    return BenchResult(system, cfg.describe(), latency + rows, notes, detectors, arm)

@@ -86,6 +86,34 @@ LATENCY_COLUMNS: list[tuple[str, object]] = [
     ("macro-F1", lambda r: _num(r.get("macro_f1"))),
 ]
 
+ARM_COLUMNS: list[tuple[str, object]] = [
+    ("model", "model"),
+    ("format", "format"),
+    ("MACs", lambda r: f"{r['macs'] / 1e6:.1f}M" if r.get("macs") else "-"),
+    ("p50 ms here", lambda r: fmt_ms(r["p50_ms_here"])),
+    ("Pi 4 estimate ms", lambda r: fmt_ms(r["a72_ms_estimate"])),
+    ("from", "basis"),
+]
+
+
+def arm_lines(arm: dict) -> list[str]:
+    """The Raspberry Pi 4 estimates: what they rest on, then one row per model and format."""
+    b = arm["basis"]
+    return [
+        "## Estimated for a Raspberry Pi 4 (Cortex-A72, class neon): estimates, not timings",
+        "",
+        f"YuNet at 320x320, one thread, took {fmt_ms(b['yunet_320_ms_here'])} ms here in the "
+        f"same rounds as the models, and a published {b['yunet_320_ms_a72']} ms (int8: "
+        f"{b['yunet_320_int8_ms_a72']} ms) on one Cortex-A72 core at 1.5 GHz ({b['source']}): "
+        f"factor {b['factor']:.1f}. Batch 1, one thread. The factor assumes a model gains from "
+        "this CPU what YuNet gains in OpenCV: read the estimates as rough "
+        "(`edge_runtime/bench/arm_estimate.py`). A Pi 5 (Cortex-A76, neon-dotprod) has no "
+        "such published single-core anchor, so it is not estimated.",
+        "",
+        *table(sorted(arm["rows"], key=lambda r: (r["model"], r["format"])), ARM_COLUMNS),
+    ]
+
+
 VIDEO_COLUMNS: list[tuple[str, object]] = [
     ("model", "model"),
     ("format", "format"),
@@ -134,6 +162,8 @@ def markdown_tables(result: BenchResult) -> str:
         "",
         *table(sorted(result.latency_rows(), key=row_order), LATENCY_COLUMNS),
     ]
+    if result.arm:
+        out += ["", *arm_lines(result.arm)]
     video = result.video_rows()
     if video:
         out += [
@@ -277,6 +307,7 @@ def to_json(result: BenchResult, command: str) -> dict:
         "notes": result.notes,
         "rows": result.rows,
         "detectors": result.detectors,
+        "arm_estimates": result.arm,
     }
 
 
