@@ -35,7 +35,7 @@ fer7: fer7-vgg_bn-cont fer7-vgg_bn-cv
 
 # The vgg member shipped alone until 2026-12-01 (benchmarks/family/vgg_fer7.md); its run
 # directory was lost with that machine. `make vgg-from-git` rebuilds it from the fp32 file and
-# card it shipped with (export/from_onnx.py, checked against the file); `make fer7-vgg`
+# card it shipped with (edge_export/from_onnx.py, checked against the file); `make fer7-vgg`
 # retrains it from scratch (40 epochs) when no run is there.
 fer7-vgg: $(RUNS)/vgg_fer7/model.keras
 
@@ -48,7 +48,7 @@ vgg-from-git:
 	mkdir -p $(RUNS)
 	git show $(VGG_SHIPPED).fp32.onnx > $(RUNS)/vgg_fer7.fp32.onnx
 	git show $(VGG_SHIPPED).card.json > $(RUNS)/vgg_fer7.card.json
-	python -m export.from_onnx $(RUNS)/vgg_fer7.fp32.onnx $(RUNS)/vgg_fer7.card.json $(RUNS)/vgg_fer7
+	python -m edge_export.from_onnx $(RUNS)/vgg_fer7.fp32.onnx $(RUNS)/vgg_fer7.card.json $(RUNS)/vgg_fer7
 
 # --class-weight sqrt since 2026-12-04. PublicTest, flip-averaged: alone 63.89% (the run without
 # it: 64.31%), but its mean with vgg is better, 65.17% / macro-F1 0.607 against 64.86% / 0.582;

@@ -1,6 +1,6 @@
 """What an edge-fer ONNX file says about itself: the `metadata_props` contract.
 
-`export/` writes these keys, the runtime reads them; a model without them is refused.
+`edge_export/` writes these keys, the runtime reads them; a model without them is refused.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ At import, TensorFlow's C++ core prints absl's "All log messages before absl::In
 preamble, a oneDNN notice and CPU-feature notices to file descriptor 2, whatever
 TF_CPP_MIN_LOG_LEVEL says; the TFLite interpreter announces its XNNPACK delegate the same way.
 `held_back()` keeps such lines out of the terminal (they are shown when the block fails, or
-always with `edge-fer --verbose`); `train/tf_import.py` imports TensorFlow through it.
+always with `edge-fer --verbose`); `edge_train/tf_import.py` imports TensorFlow through it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Turning any image or face crop into the classifier's input: one function for train and device.
 
-Both `train/data.py` (dataset images of other sizes or in colour) and the runtime (face crops
+Both `edge_train/data.py` (dataset images of other sizes or in colour) and the runtime (face crops
 from camera frames) call `to_face_input`, so a model never sees pixels prepared differently
 on the device than in training.
 """

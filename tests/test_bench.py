@@ -26,7 +26,7 @@ from edge_runtime.bench.system import cpu_info
 from edge_runtime.classifier import bundled_models
 from edge_runtime.cli import app
 from edge_runtime.timing import interleaved
-from train.bench_plots import pareto_front
+from edge_train.bench_plots import pareto_front
 
 FAST = ["--runs", "12", "--warmup", "2"]
 
@@ -230,7 +230,7 @@ def test_results_md_flag_names_the_page_and_nothing_is_overwritten(tiny_pair, tm
 def test_plots_are_skipped_with_a_note_without_matplotlib(
     tiny_pair, small_zip, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("train.bench_plots._pyplot", lambda: None)
+    monkeypatch.setattr("edge_train.bench_plots._pyplot", lambda: None)
     res = cli(
         tiny_pair, "--threads", "1", "--batch", "1", *FAST, "--data", small_zip, "--out", tmp_path
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.labels import FER2013_LABELS, parse_classes
-from train.data import DataError, Dataset, load
+from edge_train.data import DataError, Dataset, load
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013.zip"
 

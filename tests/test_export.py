@@ -65,7 +65,7 @@ def test_export_says_each_step_on_a_terminal_and_keeps_stdout_for_results(
 
 def test_card_records_what_min_confidence_does(exported, synthetic_zip):
     from edge_runtime.labels import task_probs
-    from train.data import load
+    from edge_train.data import load
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
     block = card["min_confidence"]
@@ -112,7 +112,7 @@ def test_card_records_parity_sizes_and_the_measured_choice(exported):
 
 
 def test_int8_choice_is_the_fastest_unless_a_near_tie_is_more_accurate():
-    from export.quantize import TIME_TIE, choose
+    from edge_export.quantize import TIME_TIE, choose
 
     def row(name, ms, acc, agree=0.99, passes=True):
         return {
@@ -154,7 +154,7 @@ CV = {
 
 
 def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(exported):
-    from export.card import render_markdown
+    from edge_export.card import render_markdown
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
     assert "No k-fold estimate" in render_markdown(card)
@@ -180,7 +180,7 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
 def test_ensemble_card_reports_the_kfold_of_any_member(exported):
     """The k-fold is not only the first member's: a later member that is a k-fold run, or was
     distilled from one, brings its k-fold into the card, named."""
-    from export.card import render_markdown
+    from edge_export.card import render_markdown
 
     card = json.loads((exported / "happy_sad.card.json").read_text())
     plain = {"model": "runs/a/model.keras", "command": "edge-fer train A", "config": {"arch": "a"}}
@@ -207,7 +207,7 @@ def test_ensemble_card_reports_the_kfold_of_any_member(exported):
 def test_committed_cards_are_their_json_rendered():
     """Each .md card in the repository is its .card.json rendered by today's renderer, so a
     change to the renderer cannot leave stale cards behind."""
-    from export.card import render_markdown
+    from edge_export.card import render_markdown
 
     root = Path(__file__).resolve().parents[1]
     cards = [
@@ -224,8 +224,8 @@ def test_transposes_around_convolutions_are_gone():
     import keras
     from keras import layers
 
-    from export.to_onnx import count_ops, keras_to_onnx
-    from train.archs import build
+    from edge_export.to_onnx import count_ops, keras_to_onnx
+    from edge_train.archs import build
 
     flat = keras_to_onnx(build("b", 7, augment=False))
     inputs = keras.Input((48, 48, 1), name="image")
@@ -275,7 +275,7 @@ def test_flip_tta_is_baked_into_the_graph(exported, trained_run, synthetic_zip, 
 
 def test_smoothing_keeps_flat_images_flat_and_matches_in_numpy_and_tensorflow():
     needs_training_stack()
-    from export.smoothing import kernel, smooth, smooth_tf
+    from edge_export.smoothing import kernel, smooth, smooth_tf
 
     assert kernel(0.8).shape == (7, 7) and kernel(0.8).sum() == pytest.approx(1.0)
     flat = np.full((2, 48, 48), 200, np.uint8)
@@ -288,7 +288,7 @@ def test_smoothing_keeps_flat_images_flat_and_matches_in_numpy_and_tensorflow():
 
 
 def test_smoothing_is_baked_into_the_graph(exported, trained_run, synthetic_zip, tmp_path):
-    from export.smoothing import smooth
+    from edge_export.smoothing import smooth
 
     res = _export(
         str(trained_run / "model.keras"),
@@ -396,8 +396,8 @@ def test_export_failure_modes(trained_run, synthetic_zip, exported, tmp_path):
 def test_several_models_export_as_the_mean_of_their_probabilities(
     trained_run, synthetic_zip, exported, tmp_path
 ):
-    from train.fit import predict
-    from train.run_dir import load_keras
+    from edge_train.fit import predict
+    from edge_train.run_dir import load_keras
 
     other = tmp_path / "other"
     res = CliRunner().invoke(
@@ -573,8 +573,8 @@ def test_lambda_model_is_refused(tmp_path, synthetic_zip):
 
 def test_model_without_metadata_is_refused(tmp_path):
     needs_training_stack()
-    from export.to_onnx import keras_to_onnx
-    from train.archs import build
+    from edge_export.to_onnx import keras_to_onnx
+    from edge_train.archs import build
 
     path = tmp_path / "plain.onnx"
     path.write_bytes(keras_to_onnx(build("poc", 2, augment=False)).SerializeToString())

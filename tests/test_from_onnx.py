@@ -1,4 +1,4 @@
-"""`python -m export.from_onnx`: a lost run's model.keras and metrics.json rebuilt from its
+"""`python -m edge_export.from_onnx`: a lost run's model.keras and metrics.json rebuilt from its
 exported fp32 file and card."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ def _fp32_and_card(exported: Path) -> tuple[Path, Path]:
 
 
 def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, tmp_path):
-    from export.from_onnx import write_run
-    from train.fit import predict
-    from train.run_dir import load_keras
+    from edge_export.from_onnx import write_run
+    from edge_train.fit import predict
+    from edge_train.run_dir import load_keras
 
     fp32, card = _fp32_and_card(exported)
     write_run(fp32, card, tmp_path / "run")
@@ -43,9 +43,9 @@ def test_folded_batch_norm_and_flip_tta_are_undone(tmp_path):
     needs_training_stack()
     import onnx
 
-    from export.from_onnx import rebuild
-    from export.to_onnx import keras_to_onnx
-    from train.archs import build
+    from edge_export.from_onnx import rebuild
+    from edge_export.to_onnx import keras_to_onnx
+    from edge_train.archs import build
 
     model = build("vgg_bn", 3, augment=False, seed=0)
     rng = np.random.default_rng(0)
@@ -71,7 +71,7 @@ def test_folded_batch_norm_and_flip_tta_are_undone(tmp_path):
 
 
 def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
-    from export.from_onnx import RebuildError, write_run
+    from edge_export.from_onnx import RebuildError, write_run
 
     fp32, card = _fp32_and_card(exported)
     wrong = json.loads(card.read_text()) | {"arch": "a"}
@@ -83,7 +83,14 @@ def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "model.keras").write_text("mine")
     res = subprocess.run(
-        [sys.executable, "-m", "export.from_onnx", str(fp32), str(card), str(tmp_path / "kept")],
+        [
+            sys.executable,
+            "-m",
+            "edge_export.from_onnx",
+            str(fp32),
+            str(card),
+            str(tmp_path / "kept"),
+        ],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

@@ -31,8 +31,8 @@ SMALL_MACS = 48 * 48 * 8 * 9 + 48 * 48 * 8 * 9 + 8 * 7
 
 def test_macs_of_a_known_graph_and_flip_tta_counts_twice():
     needs_training_stack()
-    from export.macs import count_macs
-    from export.to_onnx import keras_to_onnx
+    from edge_export.macs import count_macs
+    from edge_export.to_onnx import keras_to_onnx
 
     model = _small_keras()
     assert count_macs(keras_to_onnx(model)) == SMALL_MACS
@@ -41,9 +41,9 @@ def test_macs_of_a_known_graph_and_flip_tta_counts_twice():
 
 def test_quantized_graphs_count_as_their_fp32_graph(tmp_path):
     needs_training_stack()
-    from export.macs import count_macs
-    from export.quantize import CANDIDATES, preprocess, quantize
-    from export.to_onnx import keras_to_onnx
+    from edge_export.macs import count_macs
+    from edge_export.quantize import CANDIDATES, preprocess, quantize
+    from edge_export.to_onnx import keras_to_onnx
 
     fp32 = tmp_path / "fp32.onnx"
     fp32.write_bytes(keras_to_onnx(_small_keras()).SerializeToString())
@@ -58,9 +58,9 @@ def test_quantized_graphs_count_as_their_fp32_graph(tmp_path):
 
 def test_nano_architecture_fits_the_edge_budget():
     needs_training_stack()
-    from export.macs import count_macs
-    from export.to_onnx import keras_to_onnx
-    from train.archs import build
+    from edge_export.macs import count_macs
+    from edge_export.to_onnx import keras_to_onnx
+    from edge_train.archs import build
 
     macs = count_macs(keras_to_onnx(build("nano", 7, augment=False)))
     assert 5_000_000 < macs <= NANO_BUDGET
@@ -73,7 +73,7 @@ def test_nano_architecture_fits_the_edge_budget():
 )
 def test_bundled_models_cost_what_their_graphs_say(name, macs):
     pytest.importorskip("onnx", reason="needs onnx (pip install '.[train]')")
-    from export.macs import count_macs
+    from edge_export.macs import count_macs
 
     assert count_macs(MODELS / f"{name}.int8.onnx") == macs
 

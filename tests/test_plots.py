@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the figures need matplotlib: pip install '.[train]'")
 
-from train.bench_plots import _pyplot, write_latency, write_pareto  # noqa: E402
-from train.plots import plot_confusion, plot_curves  # noqa: E402
+from edge_train.bench_plots import _pyplot, write_latency, write_pareto  # noqa: E402
+from edge_train.plots import plot_confusion, plot_curves  # noqa: E402
 
 
 def _whole_in_image(fig, png, dpi: int) -> None:

@@ -69,3 +69,16 @@ def test_public_api_import_is_light():
         timeout=60,
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_the_distribution_installs_only_names_of_its_own():
+    """`pip install edge-fer[train]` puts every package under the project's prefix, so it
+    never collides with another project's `train` or `export` in a user's environment."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib", reason="needs Python 3.11 to read pyproject.toml")
+    from setuptools import find_packages
+
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = find_packages(REPO, include=find["find"]["include"])
+    assert {p.split(".")[0] for p in packages} == {"edge_runtime", "edge_train", "edge_export"}

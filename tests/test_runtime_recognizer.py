@@ -183,14 +183,14 @@ def test_missing_or_bad_model_is_a_model_error(tmp_path):
 
 
 def test_training_uses_the_same_face_preprocessing():
-    """train/data.py decodes dataset images through the runtime's own to_face_input."""
-    data = pytest.importorskip("train.data")
+    """edge_train/data.py decodes dataset images through the runtime's own to_face_input."""
+    data = pytest.importorskip("edge_train.data")
     import cv2
 
     img = _image(3, (96, 96, 3))
     png = cv2.imencode(".png", img)[1].tobytes()
     if not hasattr(data, "_decode"):
-        pytest.skip("train.data has no _decode helper to compare against")
+        pytest.skip("edge_train.data has no _decode helper to compare against")
     np.testing.assert_array_equal(data._decode(png), crop_face(img, (0, 0, 96, 96)))
     np.testing.assert_array_equal(data._decode(png), to_face_input(img))
 

@@ -57,7 +57,7 @@ def test_a_nano_model_stays_within_its_mac_budget():
     """The edge tier's promise: at most 15M multiply-accumulates per face, counted from the
     shipped graph itself (flip averaging inside a graph counts twice)."""
     onnx = pytest.importorskip("onnx", reason="counting MACs needs onnx: pip install '.[train]'")
-    from export.macs import count_macs
+    from edge_export.macs import count_macs
 
     nano = [n for n in bundled_models() if n.endswith("-nano")]
     if not nano:

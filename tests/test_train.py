@@ -34,7 +34,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_list_archs_prints_the_family_with_parameter_counts_without_tensorflow():
     needs_training_stack()
-    from train.archs import ARCHS, param_count
+    from edge_train.archs import ARCHS, param_count
 
     code = (
         "import sys; from typer.testing import CliRunner; from edge_runtime.cli import app; "
@@ -53,7 +53,7 @@ def test_list_archs_prints_the_family_with_parameter_counts_without_tensorflow()
 
 def test_every_arch_scales_inside_and_augments_only_in_training():
     needs_training_stack()
-    from train.archs import ARCHS, build
+    from edge_train.archs import ARCHS, build
 
     x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype(np.float32)
     for name in ARCHS:
@@ -69,7 +69,7 @@ def test_every_arch_scales_inside_and_augments_only_in_training():
 
 
 def test_each_epoch_line_says_how_long_the_rest_of_the_fit_takes(capsys):
-    from train.fit import _Progress
+    from edge_train.fit import _Progress
 
     progress = _Progress("train")
     row = {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 1e-3}
@@ -85,7 +85,7 @@ def test_each_epoch_line_says_how_long_the_rest_of_the_fit_takes(capsys):
 
 def test_repeated_stratified_folds():
     needs_training_stack()
-    from train.fit import fold_indices
+    from edge_train.fit import fold_indices
 
     labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
     folds = fold_indices(labels, k=5, repeats=2, seed=3)
@@ -103,7 +103,7 @@ def test_repeated_stratified_folds():
 
 def test_class_weights_favour_rare_classes_and_average_one():
     needs_training_stack()
-    from train.fit import _class_weights
+    from edge_train.fit import _class_weights
 
     labels = np.array([0] * 400 + [1] * 100 + [2] * 25)
     assert _class_weights(labels, 3, "none") is None
@@ -218,8 +218,8 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
     ens = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert ens.output_shape == (None, 2)
 
-    from train.data import load
-    from train.fit import ensemble, networks, predict, teacher_targets
+    from edge_train.data import load
+    from edge_train.fit import ensemble, networks, predict, teacher_targets
 
     images = load(synthetic_zip).split("PublicTest").images[:10]
     members = sorted(out.glob("folds/*/model.keras"))
@@ -246,8 +246,8 @@ def test_kfold_ensemble(synthetic_zip, tmp_path):
 
 def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic_zip, tmp_path):
     needs_training_stack()
-    from train.data import load
-    from train.fit import teacher_targets
+    from edge_train.data import load
+    from edge_train.fit import teacher_targets
 
     teacher = str(trained_run / "model.keras")
     images = load(synthetic_zip).split("PublicTest").images[:20]
@@ -272,8 +272,8 @@ def test_distillation_takes_the_teachers_columns_by_label(trained_run, synthetic
 def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_zip, tmp_path):
     needs_training_stack()
     from edge_runtime.classifier import EmotionClassifier
-    from train.data import load
-    from train.fit import teacher_targets
+    from edge_train.data import load
+    from edge_train.fit import teacher_targets
 
     teacher = exported / "happy_sad.int8.onnx"
     images = load(synthetic_zip).split("PublicTest").images[:20]
@@ -309,19 +309,19 @@ def test_an_exported_onnx_model_teaches_through_onnxruntime(exported, synthetic_
 
 def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_path, monkeypatch):
     needs_training_stack()
-    import train.fit
+    import edge_train.fit
     from edge_runtime.cli import app
-    from train.data import load
-    from train.run_dir import load_keras
+    from edge_train.data import load
+    from edge_train.run_dir import load_keras
 
     seen = []
-    real = train.fit.load_teacher
+    real = edge_train.fit.load_teacher
 
     def recording(path, classes):
         teach = real(path, classes)
         return lambda images: seen.append(images.copy()) or teach(images)
 
-    monkeypatch.setattr(train.fit, "load_teacher", recording)
+    monkeypatch.setattr(edge_train.fit, "load_teacher", recording)
     originals = load(synthetic_zip).task(("happy", "sad")).split("train").images
     out = tmp_path / "online"
     res = CliRunner().invoke(
@@ -355,9 +355,9 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
 
 def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthetic_zip, tmp_path):
     needs_training_stack()
-    from train.archs import build
-    from train.fit import init_leak, warm_start
-    from train.run_dir import load_keras
+    from edge_train.archs import build
+    from edge_train.fit import init_leak, warm_start
+    from edge_train.run_dir import load_keras
 
     init = str(trained_run / "model.keras")
     src = load_keras(trained_run / "model.keras")

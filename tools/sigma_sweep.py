@@ -12,11 +12,11 @@ import sys
 
 import numpy as np
 
+from edge_export.smoothing import smooth
 from edge_runtime.labels import task_probs
 from edge_runtime.metrics import report
-from export.smoothing import smooth
-from train.data import load
-from train.run_dir import keras_labels, load_keras, predict
+from edge_train.data import load
+from edge_train.run_dir import keras_labels, load_keras, predict
 
 SIGMAS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 

@@ -9,6 +9,6 @@
 - `progress`: the progress bar on stderr.
 
 Runtime-only: numpy, OpenCV, onnxruntime and the standard library. The `.keras` rows
-(`train/bench_keras.py`, TensorFlow) and pareto.png/latency.png (`train/bench_plots.py`,
-matplotlib) live in train/ and are loaded only when installed and asked for.
+(`edge_train/bench_keras.py`, TensorFlow) and pareto.png/latency.png (`edge_train/bench_plots.py`,
+matplotlib) live in edge_train/ and are loaded only when installed and asked for.
 """

@@ -130,7 +130,7 @@ def _plan(cfg: BenchConfig, note: Callable[[str], None]) -> list[tuple[ModelFile
 
 def _load_split(cfg: BenchConfig):
     """The scored split of --data (PrivateTest, else test, else all unless --split)."""
-    from train.data import DataError, load
+    from edge_train.data import DataError, load
 
     try:
         ds = load(cfg.data)
@@ -151,7 +151,7 @@ def _accuracy(
 ) -> dict[tuple[str, str], dict]:
     """Accuracy and macro-F1 per (model, format) on the split, over each model's classes."""
     from edge_runtime.metrics import report
-    from train.data import DataError
+    from edge_train.data import DataError
 
     out: dict[tuple[str, str], dict] = {}
     for (model, fmt, _t), r in runners.items():
@@ -310,7 +310,7 @@ def run_bench(
     part, split = _load_split(cfg) if cfg.data is not None else (None, None)
     plan = _plan(cfg, note)
     if any(fmt in (*KERAS_ROWS, "tflite") for _, fmt, _ in plan):
-        from train.bench_keras import KerasRunner, TfliteRunner, set_tensorflow_threads
+        from edge_train.bench_keras import KerasRunner, TfliteRunner, set_tensorflow_threads
 
         system["tensorflow_threads"] = set_tensorflow_threads(cfg.threads[0])
     rounds = max(1, min(cfg.rounds, cfg.runs))

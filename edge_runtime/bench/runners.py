@@ -1,6 +1,6 @@
 """One model in one format, loaded: a timed call on a prepared batch and a probability
 function for accuracy. ONNX runs through `EmotionClassifier`; Keras (only where TensorFlow
-is installed) through `train/bench_keras.py`, so the runtime never imports TensorFlow."""
+is installed) through `edge_train/bench_keras.py`, so the runtime never imports TensorFlow."""
 
 from __future__ import annotations
 

@@ -207,7 +207,7 @@ def bench(
 
 def _write_outputs(result, command: str, out: Path, page: str) -> None:
     from edge_runtime.bench.report import markdown_page, to_json, write_csv, write_json
-    from train.bench_plots import write_plots
+    from edge_train.bench_plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
     images, notes = write_plots(result.rows, out)

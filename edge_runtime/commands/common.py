@@ -50,7 +50,7 @@ def require_training_stack(verb: str) -> None:
             "pip install 'edge-fer[train]'",
             code=3,
         )
-    from train.tf_import import import_tensorflow
+    from edge_train.tf_import import import_tensorflow
 
     import_tensorflow()
 

@@ -26,7 +26,7 @@ def load_predictor(
     """(labels, probabilities function over uint8 [N,48,48] faces, kind) for a model."""
     if str(model).endswith(".keras"):
         require_training_stack("evaluate")
-        from train.run_dir import keras_labels, load_keras, predict
+        from edge_train.run_dir import keras_labels, load_keras, predict
 
         path = Path(model)
         m = load_keras(path)
@@ -74,7 +74,7 @@ def evaluate(
     """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
     (CK+, JAFFE, your own photos) holding some of the model's classes under common names."""
     from edge_runtime.labels import parse_classes, task_probs
-    from train.data import DataError, load
+    from edge_train.data import DataError, load
 
     labels, fn, kind = load_predictor(model, threads, precision)
     try:

@@ -67,8 +67,8 @@ def export(
 ) -> None:
     """Convert to ONNX (fp32), quantize to int8, check parity, write the model card."""
     require_training_stack("export")
+    from edge_export.pipeline import ExportOptions, run_export
     from edge_runtime.labels import parse_classes
-    from export.pipeline import ExportOptions, run_export
 
     for model in models:
         if not model.is_file():

@@ -81,14 +81,14 @@ def train(
 ) -> None:
     """Train a model: Training split, PublicTest for validation, or repeated k-fold with --cv."""
     if list_archs:  # the family's own record: no TensorFlow needed
-        from train.archs import ARCHS
+        from edge_train.archs import ARCHS
 
         for name, a in ARCHS.items():
             typer.echo(f"{name:6s} {a.params:>10,d} params (7 classes)  {a.description}")
         return
     require_training_stack("train")
     from edge_runtime.labels import parse_classes, task_name
-    from train.archs import ARCHS
+    from edge_train.archs import ARCHS
 
     if arch not in ARCHS:
         raise UserError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHS)}")
@@ -110,7 +110,7 @@ def train(
             "scores would be inflated; distil in a plain run"
         )
     if teacher is not None:
-        from train.fit import teacher_members
+        from edge_train.fit import teacher_members
 
         try:
             teacher_members(str(teacher))
@@ -125,14 +125,14 @@ def train(
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
     if init is not None and cv:
-        from train.fit import init_leak
+        from edge_train.fit import init_leak
 
         leak = init_leak(str(init), task)
         if leak:
             raise UserError(f"--init with --cv: {leak}; the fold scores would be inflated")
     out = out or Path("runs") / f"{arch}_{task_name(task)}"
-    from train.data import DataError, load
-    from train.fit import TrainConfig, prepare_out, run_training, split_cpu
+    from edge_train.data import DataError, load
+    from edge_train.fit import TrainConfig, prepare_out, run_training, split_cpu
 
     try:
         prepare_out(out, resume, overwrite)

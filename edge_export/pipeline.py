@@ -15,6 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_export.card import render_markdown
+from edge_export.macs import count_macs
+from edge_export.quantize import (
+    CANDIDATES,
+    REDUCE_RANGE,
+    TIME_TIE,
+    calibration_sample,
+    choose,
+    preprocess,
+    quantize,
+)
+from edge_export.smoothing import smooth
+from edge_export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
 from edge_runtime.classifier import EmotionClassifier, with_flip
 from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import EdgeFerError, brief
@@ -24,19 +37,6 @@ from edge_runtime.model_info import ModelInfo, file_sha256
 from edge_runtime.portable import portable
 from edge_runtime.terminal import progress
 from edge_runtime.timing import interleaved
-from export.card import render_markdown
-from export.macs import count_macs
-from export.quantize import (
-    CANDIDATES,
-    REDUCE_RANGE,
-    TIME_TIE,
-    calibration_sample,
-    choose,
-    preprocess,
-    quantize,
-)
-from export.smoothing import smooth
-from export.to_onnx import OPSET, count_ops, keras_to_onnx, set_metadata
 
 MIN_PARITY_IMAGES = 1000
 MIN_CALIBRATION_IMAGES = 500
@@ -91,7 +91,7 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
     """The card's training record. A model exported for a subset of its classes gets the
     k-fold of its run (or its teacher's run) scored on that subset: fer7 fold models answering
     happy vs sad, not their 7-class scores."""
-    from train.fit import kfold_on_task
+    from edge_train.fit import kfold_on_task
 
     block = {
         k: metrics.get(k)
@@ -158,8 +158,8 @@ def _recipe_kfold(kfold: Path, paths, member_metrics, full, classes) -> dict:
     """The k-fold of the --cv run `kfold`, scored on `classes`, with the member (or the model a
     member was fine-tuned from) that its recipe trained: {"run", "command", "recipe_of",
     "start_of", "cv"}. Refuses a run that is no k-fold or whose recipe trained none of them."""
-    from train.fit import kfold_on_task
-    from train.run_dir import run_metrics
+    from edge_train.fit import kfold_on_task
+    from edge_train.run_dir import run_metrics
 
     run = run_metrics(str(kfold)) or {}
     if not run.get("cv"):
@@ -228,8 +228,8 @@ def _pick_splits(ds) -> tuple[object, object, str, object | None]:
 def _load_members(paths: tuple[Path, ...]) -> tuple[object, list[dict]]:
     """The model to export and each member's training metrics. Several trained models of the
     same labels become one model answering the mean of their probabilities (an ensemble)."""
-    from train.fit import ensemble
-    from train.run_dir import load_keras, run_metrics
+    from edge_train.fit import ensemble
+    from edge_train.run_dir import load_keras, run_metrics
 
     members = [load_keras(p) for p in paths]
     metrics = [run_metrics(p) or {} for p in paths]
@@ -442,9 +442,9 @@ def _write(card: dict, formats, sources: dict, tmp: Path, targets: dict, info: M
 
 def run_export(opts: ExportOptions) -> dict:
     """Write NAME.fp32.onnx, NAME.int8.onnx, NAME.card.json and NAME.md; return the card."""
-    from train.data import DataError, load
-    from train.fit import library_versions, networks
-    from train.run_dir import predict
+    from edge_train.data import DataError, load
+    from edge_train.fit import library_versions, networks
+    from edge_train.run_dir import predict
 
     model, member_metrics = _load_members(opts.keras_paths)
     labels, classes, columns = _labels(opts, int(model.output_shape[-1]), member_metrics[0])

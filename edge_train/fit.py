@@ -25,8 +25,8 @@ import numpy as np
 
 from edge_runtime.labels import task_name, task_probs
 from edge_runtime.metrics import report
-from train.data import Dataset
-from train.run_dir import as_input, keras_labels, load_keras, predict, run_metrics
+from edge_train.data import Dataset
+from edge_train.run_dir import as_input, keras_labels, load_keras, predict, run_metrics
 
 CHECKPOINT = "checkpoint"
 
@@ -127,7 +127,7 @@ def _compile(model, cfg: TrainConfig) -> None:
 def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
     """`x` [N, 48, 48, 1] through the training augmentation, rounded to whole pixel values, so
     a teacher that reads uint8 faces sees exactly what the student learns from."""
-    from train.archs import augmentation
+    from edge_train.archs import augmentation
 
     aug = augmentation(seed)
     out = [
@@ -361,7 +361,7 @@ def fit_one(
     The kept model is the epoch with the best validation accuracy.
     """
     keras = _keras()
-    from train.archs import build
+    from edge_train.archs import build
 
     ckpt = workdir / CHECKPOINT
     state_file = ckpt / "state.json"
@@ -503,7 +503,7 @@ def _eval_splits(model, ds: Dataset) -> dict[str, dict]:
 
 def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False) -> dict:
     """Plain or k-fold training on `ds` (already reduced to cfg.classes); writes `out`."""
-    from train.plots import plot_confusion, plot_curves
+    from edge_train.plots import plot_confusion, plot_curves
 
     clock = _WallClock(out / "wall_seconds.txt", resume)
     if cfg.cv:
@@ -673,7 +673,7 @@ def ensemble(models: list, name: str):
     is itself an ensemble (a k-fold run's) gives its networks, so every network weighs the
     same."""
     keras = _keras()
-    from train.archs import INPUT_SHAPE
+    from edge_train.archs import INPUT_SHAPE
 
     inputs = keras.Input(INPUT_SHAPE, name="image")
     outs = []

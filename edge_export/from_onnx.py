@@ -5,7 +5,7 @@ file and its card (kept in git history, say) hold everything the run's `model.ke
 `metrics.json` need: the weights, the architecture, the labels and the training record. The
 rebuilt model is checked against the ONNX file before it is written.
 
-    python -m export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR
+    python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
     import onnx
     import onnxruntime as ort
 
-    from export.pipeline import ExportOptions
-    from train.archs import ARCHS, build
-    from train.run_dir import predict
+    from edge_export.pipeline import ExportOptions
+    from edge_train.archs import ARCHS, build
+    from edge_train.run_dir import predict
 
     if card.get("columns_of"):
         raise RebuildError(f"{onnx_path}: exported for a subset of its classes; use the full model")
@@ -144,7 +144,7 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path) -> float:
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(
-            "usage: python -m export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR",
+            "usage: python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR",
             file=sys.stderr,
         )
         return 2

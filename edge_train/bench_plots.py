@@ -1,6 +1,6 @@
 """pareto.png (accuracy vs latency, Pareto front marked) and latency.png (bars with spread).
 
-Part of `edge-fer bench`, kept in train/ with the other plots so that edge_runtime never
+Part of `edge-fer bench`, kept in edge_train/ with the other plots so that edge_runtime never
 imports matplotlib; matplotlib is imported lazily: on a runtime-only install the PNGs are
 skipped with a note.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.plots import save
+from edge_train.plots import save
 
 PARETO, LATENCY = "pareto.png", "latency.png"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from export.smoothing import smooth_tf
+from edge_export.smoothing import smooth_tf
 
 OPSET = 17
 INPUT_NAME = "image"
@@ -28,7 +28,7 @@ def keras_to_onnx(
 ):
     """An onnx.ModelProto of `model` (inference mode): input `image` float32 [N, 1, H, W]
     of raw 0..255 pixels, output `probabilities` [N, C]. With `smooth_sigma` the input is
-    first smoothed (export.smoothing). With `flip_tta` the graph averages the probabilities
+    first smoothed (edge_export.smoothing). With `flip_tta` the graph averages the probabilities
     of each face and its mirror image (test-time augmentation). With `columns` it outputs
     only those classes' probabilities, renormalised to sum to 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
