@@ -1,9 +1,12 @@
-"""Latency measurement: warm-up discarded, perf_counter_ns, interleaved rounds, robust stats."""
+"""Latency measurement: warm-up discarded, perf_counter_ns, interleaved rounds, robust stats;
+resident memory; and `Runner`, what every timed model file is (ONNX in the bench, Keras and
+TensorFlow Lite in edge_train/bench_keras.py, which may not import the bench)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -53,3 +56,49 @@ def interleaved(
             if on_block is not None:
                 on_block(name)
     return {k: stats_ms(v) for k, v in samples.items()}
+
+
+def current_rss_mb() -> float | None:
+    """Resident memory of this process now (Linux /proc), in MiB; None elsewhere."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (resource.getrusage)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+class Runner:
+    """A loaded model file in one format at one thread count."""
+
+    model: str
+    format: str
+    path: Path
+    threads: int
+    labels: tuple[str, ...]
+    load_ms: float
+    load_rss_mb: float | None
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+    def timed_call(self, faces: np.ndarray) -> Callable[[], object]:
+        """A no-argument call running the model once on `faces` (uint8 [B, H, W]), with all
+        input preparation done beforehand."""
+        raise NotImplementedError
+
+    def proba(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities [N, C] for uint8 faces [N, H, W]."""
+        raise NotImplementedError

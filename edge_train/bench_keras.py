@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.bench.runners import Runner, current_rss_mb
 from edge_runtime.labels import FER2013_LABELS
+from edge_runtime.timing import Runner, current_rss_mb
 from edge_train.tf_import import import_tensorflow
 
 

@@ -82,3 +82,25 @@ def test_the_distribution_installs_only_names_of_its_own():
     find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     packages = find_packages(REPO, include=find["find"]["include"])
     assert {p.split(".")[0] for p in packages} == {"edge_runtime", "edge_train", "edge_export"}
+
+
+def test_training_and_export_never_reach_up_into_the_cli_or_the_bench():
+    """Data flows one way, dataset -> edge_train -> edge_export -> runtime; the CLI and the bench
+    sit on top and call down, never the reverse."""
+    import ast
+
+    upward = ("edge_runtime.cli", "edge_runtime.commands", "edge_runtime.bench")
+    found = []
+    for path in sorted((REPO / "edge_train").rglob("*.py")) + sorted(
+        (REPO / "edge_export").rglob("*.py")
+    ):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            found += [f"{path.name}: {n}" for n in names if n.startswith(upward)]
+    assert found == []

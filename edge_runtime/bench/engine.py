@@ -13,19 +13,14 @@ from edge_runtime.bench import arm_estimate
 from edge_runtime.bench.detectors import TIMED, detector_rows
 from edge_runtime.bench.models import FORMATS, KERAS_ROWS, BenchError, ModelFiles
 from edge_runtime.bench.progress import Progress
-from edge_runtime.bench.runners import (
-    OnnxRunner,
-    Runner,
-    peak_rss_mb,
-    tensorflow_available,
-)
+from edge_runtime.bench.runners import OnnxRunner, tensorflow_available
 from edge_runtime.bench.system import load_average, system_info
 from edge_runtime.cpu import isa_class
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.model_info import file_sha256
 from edge_runtime.portable import portable, portable_path
 from edge_runtime.preprocess import FACE_SIZE
-from edge_runtime.timing import interleaved
+from edge_runtime.timing import Runner, interleaved, peak_rss_mb
 
 #: keys every row has (latency and video rows alike)
 REQUIRED_KEYS: tuple[str, ...] = (

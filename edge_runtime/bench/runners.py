@@ -11,56 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.classifier import EmotionClassifier
-
-
-def current_rss_mb() -> float | None:
-    """Resident memory of this process now (Linux /proc), in MiB; None elsewhere."""
-    import os
-
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (resource.getrusage)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+from edge_runtime.timing import Runner, current_rss_mb
 
 
 def tensorflow_available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
-
-
-class Runner:
-    """A loaded model file in one format at one thread count."""
-
-    model: str
-    format: str
-    path: Path
-    threads: int
-    labels: tuple[str, ...]
-    load_ms: float
-    load_rss_mb: float | None
-
-    @property
-    def size_bytes(self) -> int:
-        return self.path.stat().st_size
-
-    def timed_call(self, faces: np.ndarray) -> Callable[[], object]:
-        """A no-argument call running the model once on `faces` (uint8 [B, H, W]), with all
-        input preparation done beforehand."""
-        raise NotImplementedError
-
-    def proba(self, faces: np.ndarray) -> np.ndarray:
-        """Probabilities [N, C] for uint8 faces [N, H, W]."""
-        raise NotImplementedError
 
 
 class OnnxRunner(Runner):
