@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_export.macs import count_macs
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.model_info import file_sha256
 
@@ -152,6 +153,7 @@ def write_twin(int8_path: Path, out_path: Path) -> None:
         if p.key == "edge_fer.card":
             card = json.loads(p.value)
             card["dequantized_from"] = {"file": int8_path.name, "sha256": file_sha256(int8_path)}
+            card["macs"] = count_macs(twin)
             p.value = json.dumps(card)
     onnx.save(twin, str(out_path))
 

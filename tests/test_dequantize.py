@@ -28,6 +28,7 @@ def test_the_twin_of_fer7_answers_as_the_int8_file_in_fp32(tmp_path):
     assert count_macs(twin) == count_macs(int8)
     card = EmotionClassifier(twin).info.card
     assert card["dequantized_from"]["file"] == "fer7.int8.onnx"
+    assert EmotionClassifier(twin).macs == card["macs"] == count_macs(int8)
 
 
 def test_a_qoperator_file_or_an_existing_output_is_refused_in_one_line(tmp_path, capsys):
