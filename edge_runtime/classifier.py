@@ -110,12 +110,13 @@ def resolve_model(
 
 def card_beside(model_file: Path) -> dict:
     """The NAME.card.json beside a model file NAME[.PRECISION].onnx (bundled models ship
-    theirs), or {} where there is none or it is not JSON."""
+    theirs), or {} where there is none or it is not a JSON object."""
     path = model_file.with_name(model_file.name.split(".")[0] + ".card.json")
     try:
-        return json.loads(path.read_text())
+        card = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return card if isinstance(card, dict) else {}
 
 
 def _precision_of(path: Path) -> str:

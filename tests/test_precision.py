@@ -132,3 +132,13 @@ def test_models_says_what_auto_picks_here_and_why():
     assert res.exit_code == 0, res.output
     assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
     assert "MACs/face" in res.output.splitlines()[1]
+
+
+def test_the_card_beside_a_file_is_read_whatever_its_precision_and_garbage_is_no_card(tmp_path):
+    (tmp_path / "m.card.json").write_text('{"macs_per_face": 5}')
+    assert classifier.card_beside(tmp_path / "m.int8.onnx") == {"macs_per_face": 5}
+    assert classifier.card_beside(tmp_path / "m.fp32.onnx") == {"macs_per_face": 5}
+    assert classifier.card_beside(tmp_path / "other.onnx") == {}
+    for garbage in ("[1, 2]", "not json"):
+        (tmp_path / "m.card.json").write_text(garbage)
+        assert classifier.card_beside(tmp_path / "m.onnx") == {}
