@@ -129,6 +129,17 @@ def _wide(values: list[float]) -> bool:
     return max(values) > 10 * min(values)
 
 
+def _log_x(ax) -> None:
+    """A log latency axis labelled in plain milliseconds at 1, 2 and 5 of each decade (0.1,
+    0.2, 0.5, 1, 2), without the crowded "3x10^-1" labels of matplotlib's minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def write_pareto(rows: list[dict], path: Path, plt):
     """One panel per task (accuracies of different label sets are not comparable), each
     with its own Pareto front where it has more than one point; the figure, or None when no
@@ -149,7 +160,7 @@ def write_pareto(rows: list[dict], path: Path, plt):
             ax.scatter(fx, fy, c="tab:red", zorder=3)
             ax.legend(loc="best")
         if _wide([p[0] for p in pts]):
-            ax.set_xscale("log")
+            _log_x(ax)
         ax.margins(x=0.12, y=0.08)
         ax.set_xlabel(
             f"median latency, ms (batch {group[0]['batch']}, {group[0]['threads']} thread(s))"
@@ -194,7 +205,7 @@ def write_latency(rows: list[dict], path: Path, plt):
     ax.invert_yaxis()
     wide = _wide([r["min_ms"] for r in ref] + [r["p99_ms"] for r in ref])
     if wide:
-        ax.set_xscale("log")
+        _log_x(ax)
     ax.set_xlabel(
         f"ms per call (batch {ref[0]['batch']}, {ref[0]['threads']} thread(s))"
         + (", log scale" if wide else "")
