@@ -154,10 +154,12 @@ def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
         assert f["bytes"] == path.stat().st_size and f["sha256"] == sha256(path)
 
 
-def test_pi4_estimates_scale_this_cpus_times_by_yunets_and_say_so(full_run):
+def test_pi_estimates_scale_this_cpus_times_by_yunets_and_say_so(full_run):
     """The one-thread batch-1 rows get a Raspberry Pi 4 estimate: fp32 its time here times
     the ratio of YuNet's published A72 time to YuNet's time in the same run; int8 its fp32
-    twin's estimate times YuNet's int8/fp32 ratio on that core (no dot products there)."""
+    twin's estimate times YuNet's int8/fp32 ratio on that core (no dot products there). The
+    Pi 5 estimate scales the Pi 4 one by YuNet's published A76/A72 ratio, and int8 by YuNet's
+    int8/fp32 ratio on the A76."""
     from edge_runtime.bench import arm_estimate
 
     out, res = full_run
@@ -178,11 +180,15 @@ def test_pi4_estimates_scale_this_cpus_times_by_yunets_and_say_so(full_run):
     assert by_format["int8"]["a72_ms_estimate"] == pytest.approx(
         fp32 * arm_estimate.A72_YUNET_INT8_MS / arm_estimate.A72_YUNET_MS
     )
+    a76_fp32 = by_format["fp32"]["a76_ms_estimate"]
+    assert a76_fp32 == pytest.approx(fp32 * 2.29 / 6.27)
+    assert by_format["int8"]["a76_ms_estimate"] == pytest.approx(a76_fp32 * 2.73 / 2.29)
     assert "estimates, not timings" in res.stdout
-    assert "Pi 4 estimate ms" in (out / "results.md").read_text()
+    page = (out / "results.md").read_text()
+    assert "Pi 4 estimate ms" in page and "Pi 5 estimate ms" in page and "opencv_zoo" in page
 
 
-def test_an_int8_file_without_its_fp32_twin_gets_no_pi4_estimate():
+def test_an_int8_file_without_its_fp32_twin_gets_no_pi_estimate():
     from edge_runtime.bench import arm_estimate
 
     rows = [
@@ -192,6 +198,8 @@ def test_an_int8_file_without_its_fp32_twin_gets_no_pi4_estimate():
     ]
     est = arm_estimate.estimates(rows, yunet_ms_here=arm_estimate.A72_YUNET_MS / 10)
     assert [(r["model"], r["a72_ms_estimate"]) for r in est] == [("a", None), ("b", 5.0)]
+    assert est[0]["a76_ms_estimate"] is None
+    assert est[1]["a76_ms_estimate"] == pytest.approx(5.0 * 2.29 / 6.27)
 
 
 def test_json_lines_have_the_required_keys(tiny_pair):

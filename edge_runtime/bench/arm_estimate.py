@@ -1,5 +1,6 @@
 """Estimates, not timings, for a Raspberry Pi 4 (Cortex-A72, class neon: no int8 dot
-products), which the bench cannot time on an x86 machine.
+products) and a Raspberry Pi 5 (Cortex-A76, class neon-dotprod), which the bench cannot time
+on an x86 machine.
 
 One published timing links the two CPUs: YuNet, the bundled face detector, on a 320x320 image
 with one thread in OpenCV took 54.4 ms (median of three images) on one Cortex-A72 core at
@@ -11,6 +12,16 @@ that core, because int8 without dot products runs no faster there. The ratio car
 small depthwise CNN (YuNet is one) gains from this CPU's wider vectors and clock; it assumes
 onnxruntime's kernels gain as much as OpenCV's, which nothing here measures: the estimates
 are rough.
+
+A second published table links the A72 to the A76: OpenCV Zoo's benchmark (opencv_zoo
+`benchmark/README.md`, OpenCV 4.10, the same script on every board, default threads) gives
+YuNet at 160x120 a median of 6.27 ms (int8 6.73 ms) on a Raspberry Pi 4B and 2.29 ms (int8
+2.73 ms) on a Khadas Edge2, whose RK3588 has Cortex-A76 cores at 2.25 GHz (a Pi 5's run at
+2.4 GHz). A model's Pi 5 estimate is its Pi 4 estimate times the A76/A72 ratio of the fp32
+times; an int8 model's is its fp32 twin's Pi 5 estimate times YuNet's int8/fp32 ratio on the
+A76. OpenCV's int8 kernels did not gain from the A76's dot products there, while
+onnxruntime's use them, so an int8 Pi 5 estimate leans slow; and that table ran several
+threads on boards with different core counts, so the ratio is rougher still.
 """
 
 from __future__ import annotations
@@ -27,6 +38,12 @@ A72_YUNET_MS = 54.4
 A72_YUNET_INT8_MS = 62.1
 SIDE = 320
 SOURCE = "TonyCongqianWang/cv_facedetection_eval, time_comparison_pi.md"
+#: YuNet 160x120, OpenCV Zoo's benchmark, median ms: (fp32, int8) on a Pi 4B and on an RK3588
+ZOO_A72_YUNET_MS = (6.27, 6.73)
+ZOO_A76_YUNET_MS = (2.29, 2.73)
+A76_SOURCE = "opencv/opencv_zoo, benchmark/README.md (OpenCV 4.10): Raspberry Pi 4B, Khadas Edge2"
+A76_OVER_A72 = ZOO_A76_YUNET_MS[0] / ZOO_A72_YUNET_MS[0]
+A76_INT8_OVER_FP32 = ZOO_A76_YUNET_MS[1] / ZOO_A76_YUNET_MS[0]
 
 
 def estimable_here() -> bool:
@@ -43,7 +60,8 @@ def anchor_call(yunet_model=None):
 
 
 def estimates(latency_rows: list[dict], yunet_ms_here: float) -> list[dict]:
-    """One estimate per model and format timed at batch 1 with one thread."""
+    """One estimate per model and format timed at batch 1 with one thread: a Pi 4 (A72) and a
+    Pi 5 (A76) figure, None where an int8 file has no fp32 twin in the run."""
     factor = A72_YUNET_MS / yunet_ms_here
     rows = [r for r in latency_rows if r["batch"] == 1 and r["threads"] == 1]
     fp32_here = {r["model"]: r["p50_ms"] for r in rows if r["format"] in ("fp32", "onnx")}
@@ -51,12 +69,16 @@ def estimates(latency_rows: list[dict], yunet_ms_here: float) -> list[dict]:
     for r in rows:
         if r["format"] == "int8":
             base = fp32_here.get(r["model"])
-            ms = None if base is None else base * factor * A72_YUNET_INT8_MS / A72_YUNET_MS
-            basis = "its fp32 twin here x factor x YuNet int8/fp32 on the A72"
-            if base is None:
-                basis = "no fp32 twin timed in this run"
+            a72 = a76 = None
+            basis = "no fp32 twin timed in this run"
+            if base is not None:
+                a72 = base * factor * A72_YUNET_INT8_MS / A72_YUNET_MS
+                a76 = base * factor * A76_OVER_A72 * A76_INT8_OVER_FP32
+                basis = "its fp32 twin's estimate x YuNet's int8/fp32 on that core"
         elif r["format"] in ("fp32", "onnx", "tflite"):
-            ms, basis = r["p50_ms"] * factor, "its time here x factor"
+            a72 = r["p50_ms"] * factor
+            a76 = a72 * A76_OVER_A72
+            basis = "its time here x factor (x A76/A72 for the Pi 5)"
         else:  # Keras rows: TensorFlow is not what a Pi runs
             continue
         out.append(
@@ -65,7 +87,8 @@ def estimates(latency_rows: list[dict], yunet_ms_here: float) -> list[dict]:
                 "format": r["format"],
                 "macs": r.get("macs"),
                 "p50_ms_here": r["p50_ms"],
-                "a72_ms_estimate": None if ms is None else float(ms),
+                "a72_ms_estimate": None if a72 is None else float(a72),
+                "a76_ms_estimate": None if a76 is None else float(a76),
                 "basis": basis,
             }
         )
@@ -80,4 +103,8 @@ def summary(yunet_ms_here: float) -> dict:
         "yunet_320_int8_ms_a72": A72_YUNET_INT8_MS,
         "factor": A72_YUNET_MS / yunet_ms_here,
         "source": SOURCE,
+        "yunet_160_ms_a72_a76": [ZOO_A72_YUNET_MS[0], ZOO_A76_YUNET_MS[0]],
+        "yunet_160_int8_ms_a72_a76": [ZOO_A72_YUNET_MS[1], ZOO_A76_YUNET_MS[1]],
+        "a76_over_a72": A76_OVER_A72,
+        "a76_source": A76_SOURCE,
     }

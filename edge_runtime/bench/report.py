@@ -92,23 +92,35 @@ ARM_COLUMNS: list[tuple[str, object]] = [
     ("MACs", lambda r: f"{r['macs'] / 1e6:.1f}M" if r.get("macs") else "-"),
     ("p50 ms here", lambda r: fmt_ms(r["p50_ms_here"])),
     ("Pi 4 estimate ms", lambda r: fmt_ms(r["a72_ms_estimate"])),
+    ("Pi 5 estimate ms", lambda r: fmt_ms(r.get("a76_ms_estimate"))),
     ("from", "basis"),
 ]
 
 
 def arm_lines(arm: dict) -> list[str]:
-    """The Raspberry Pi 4 estimates: what they rest on, then one row per model and format."""
+    """The Raspberry Pi 4 and 5 estimates: what they rest on, then one row per model and
+    format."""
     b = arm["basis"]
+    pi5 = (
+        f"A Pi 5 (Cortex-A76, neon-dotprod) estimate is the Pi 4 one times "
+        f"{b['a76_over_a72']:.3f}, YuNet's A76/A72 time ratio at 160x120 in another published "
+        f"table ({b['a76_source']}; an RK3588's A76 cores at 2.25 GHz, several threads), and "
+        "for int8 its fp32 twin's times YuNet's int8/fp32 ratio on the A76: OpenCV's int8 did "
+        "not gain from dot products there, onnxruntime's kernels use them, so the int8 figure "
+        "leans slow."
+        if "a76_over_a72" in b
+        else "A Pi 5 is not estimated in this run."
+    )
     return [
-        "## Estimated for a Raspberry Pi 4 (Cortex-A72, class neon): estimates, not timings",
+        "## Estimated for a Raspberry Pi 4 (Cortex-A72, class neon) and a Pi 5 (Cortex-A76, "
+        "class neon-dotprod): estimates, not timings",
         "",
         f"YuNet at 320x320, one thread, took {fmt_ms(b['yunet_320_ms_here'])} ms here in the "
         f"same rounds as the models, and a published {b['yunet_320_ms_a72']} ms (int8: "
         f"{b['yunet_320_int8_ms_a72']} ms) on one Cortex-A72 core at 1.5 GHz ({b['source']}): "
         f"factor {b['factor']:.1f}. Batch 1, one thread. The factor assumes a model gains from "
         "this CPU what YuNet gains in OpenCV: read the estimates as rough "
-        "(`edge_runtime/bench/arm_estimate.py`). A Pi 5 (Cortex-A76, neon-dotprod) has no "
-        "such published single-core anchor, so it is not estimated.",
+        f"(`edge_runtime/bench/arm_estimate.py`). {pi5}",
         "",
         *table(sorted(arm["rows"], key=lambda r: (r["model"], r["format"])), ARM_COLUMNS),
     ]
