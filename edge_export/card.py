@@ -236,11 +236,19 @@ def _quantization_section(q: dict) -> list[str]:
             f"| {r['candidate']} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['speedup']:.2f}x | "
             f"{_pct(r['agreement'])} | {_pct(r['accuracy'])} | {kept} |"
         )
-    if q.get("time_tie") is not None:  # older cards kept the fastest, whatever its accuracy
+    kept = next((r for r in q["candidates"] if r["candidate"] == q["chosen"]), {})
+    if q.get("time_tie") is not None and kept.get("passes", True):
         lines += [
             "",
             "Kept: the most accurate candidate that passes the parity bounds and beats fp32, among "
             f"those timed within {100 * q['time_tie']:.0f}% of the fastest such candidate.",
+        ]
+    elif q.get("time_tie") is not None and kept.get("accurate"):
+        lines += [
+            "",
+            "No candidate beat fp32 on this CPU. Kept: the most accurate candidate within the "
+            f"parity bounds, among those timed within {100 * q['time_tie']:.0f}% of the fastest "
+            "such candidate, for CPUs whose int8 kernels run faster.",
         ]
     return [*lines, ""]
 

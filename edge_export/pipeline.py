@@ -358,11 +358,10 @@ def _quantize_and_choose(
             continue
         t = timings[r["candidate"]]
         r.update(p50_ms=t["p50_ms"], p95_ms=t["p95_ms"], speedup=fp32_ms / t["p50_ms"])
-        r["passes"] = (
-            r["agreement"] >= opts.min_agreement
-            and r["drop_points"] <= opts.max_int8_drop
-            and r["p50_ms"] < fp32_ms
+        r["accurate"] = (
+            r["agreement"] >= opts.min_agreement and r["drop_points"] <= opts.max_int8_drop
         )
+        r["passes"] = r["accurate"] and r["p50_ms"] < fp32_ms
     usable = [r for r in rows if "error" not in r]
     if not usable:
         raise ExportError(
