@@ -218,7 +218,7 @@ def _quantization_section(q: dict) -> list[str]:
         "",
         f"Static quantization ({q['chosen']}), per-channel int8 weights"
         # cards exported before weight_bits was recorded do not say which range they used
-        + (f" ({q['weight_bits']}-bit range)" if q.get("weight_bits") else "")
+        + (f" ({q['weight_bits']}-bit range{_full_range(q)})" if q.get("weight_bits") else "")
         + ", calibrated on "
         f"{q['calibration']['images']} training images stratified by class. Candidates, "
         f"timed {q['timing']} (fp32: median {q['fp32_p50_ms']:.3f} ms, p95 "
@@ -251,6 +251,15 @@ def _quantization_section(q: dict) -> list[str]:
             "such candidate, for CPUs whose int8 kernels run faster.",
         ]
     return [*lines, ""]
+
+
+def _full_range(q: dict) -> str:
+    """Which weights kept 8 bits (`edge_export.quantize.full_range_overrides`), if any."""
+    kept = next((r for r in q["candidates"] if r["candidate"] == q["chosen"]), {})
+    n = kept.get("full_range_weights")
+    if not n:
+        return ""
+    return f"; 8-bit for {n} tensors: depthwise convs and the image conv, whose input uses 7"
 
 
 def _parity_section(p: dict) -> list[str]:

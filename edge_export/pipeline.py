@@ -319,7 +319,7 @@ def _quantize_and_choose(
     for cand in CANDIDATES:
         q_tmp = tmp / f"{cand.fmt}_{cand.method}.onnx"
         try:
-            quantize(pre_tmp, q_tmp, calib, cand)
+            full_range = quantize(pre_tmp, q_tmp, calib, cand)
         except Exception as e:  # a candidate onnxruntime cannot build is just not kept
             rows.append({"candidate": cand.name, "error": brief(e)})
             continue
@@ -341,6 +341,7 @@ def _quantize_and_choose(
                 "agreement": float(np.mean(probs.argmax(1) == fp32_eval.argmax(1))),
                 "drop_points": 100.0 * (fp32_acc["accuracy"] - fig["accuracy"]),
                 "size_bytes": q_tmp.stat().st_size,
+                "full_range_weights": full_range,
             }
         )
         sessions[cand.name] = clf

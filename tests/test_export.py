@@ -654,3 +654,66 @@ def test_export_end_to_end_on_fer2013(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([str(Path(__file__))]))
+
+
+def _separable_graph(path: Path) -> Path:
+    """image [N,1,16,16] 0..255 -> x/255 -> 3x3 conv, 4 filters (reads the image) -> ReLU ->
+    3x3 depthwise -> ReLU -> 1x1 conv, 8 filters -> global average pool -> output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "scale": np.array(1 / 255, np.float32),
+        "w_image": rng.standard_normal((4, 1, 3, 3)).astype(np.float32),
+        "w_dw": rng.standard_normal((4, 1, 3, 3)).astype(np.float32),
+        "w_pw": rng.standard_normal((8, 4, 1, 1)).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Mul", ["image", "scale"], ["scaled"]),
+        helper.make_node("Conv", ["scaled", "w_image"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w_dw"], ["c2"], pads=[1, 1, 1, 1], group=4),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w_pw"], ["c3"]),
+        helper.make_node("GlobalAveragePool", ["c3"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "separable",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 16, 16])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 8, 1, 1])],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["QOperator", "QDQ"])
+def test_depthwise_and_image_conv_weights_keep_8_bits_and_the_image_conv_input_7(tmp_path, fmt):
+    """Other weights use 7 bits (no u8s8 pair overflow on AVX2 without VNNI); depthwise
+    kernels widen to 16 bits, and the conv reading the image gets an input in 0..127, so
+    theirs keep all 8 bits."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from edge_export.quantize import Candidate, preprocess, quantize
+
+    pre = tmp_path / "pre.onnx"
+    preprocess(_separable_graph(tmp_path / "fp32.onnx"), pre)
+    calib = np.random.default_rng(1).integers(0, 256, (100, 1, 16, 16)).astype(np.float32)
+    q = tmp_path / "int8.onnx"
+    assert quantize(pre, q, calib, Candidate(fmt, "MinMax")) == 2
+    model = onnx.load(str(q))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+    def peak(prefix: str) -> int:
+        [name] = [k for k in init if k.startswith(prefix) and init[k].ndim == 4]
+        return int(np.abs(init[name].astype(int)).max())
+
+    assert peak("w_image") == 127 and peak("w_dw") == 127
+    assert peak("w_pw") <= 64
+    # the image conv's input: 0..1 scaled into the lower half of the 8-bit range
+    scale = next(v for k, v in init.items() if k.startswith("scaled") and k.endswith("_scale"))
+    assert float(scale) == pytest.approx(2.0 / 255, rel=0.02)
