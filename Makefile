@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online happy_sad-nano-online nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 happy_sad-nano-online nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -109,6 +109,13 @@ NANO_ONLINE := $(RUNS)/nano_online
 fer7-nano-online: fer7-nano-cont
 	$(EDGE_FER) train --data $(DATA) --arch nano --classes all --epochs 40 --batch-size 64 --lr 0.001 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --teacher-sees augmented --seed 3 --init $(NANO_CONT)/model.keras --out $(NANO_ONLINE) --resume
 
+# A fourth cycle, online again, from the third's weights at half its learning rate (~55 s per
+# epoch on 2 cores).
+NANO_ONLINE2 := $(RUNS)/nano_online2
+
+fer7-nano-online2: fer7-nano-online
+	$(EDGE_FER) train --data $(DATA) --arch nano --classes all --epochs 40 --batch-size 64 --lr 0.0005 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --teacher-sees augmented --seed 6 --init $(NANO_ONLINE)/model.keras --out $(NANO_ONLINE2) --resume
+
 # A happy/sad student of its own: the online fer7 student's backbone with a fresh two-class head,
 # distilled online from the shipped happy_sad file (~30 s per epoch on 2 cores).
 NANO_HS_ONLINE := $(RUNS)/nano_hs_online
@@ -120,7 +127,9 @@ happy_sad-nano-online: fer7-nano-online
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
 # fer7, accuracy / macro-F1 at sigma 0, 0.4, 0.5, 0.6: first cycle 64.17% .. 64.75% (0.5);
 # continued 64.20%, 64.64%, 66.09% / 0.632, 66.04%; online 65.48%, 66.09% / 0.645, 66.09% /
-# 0.640, 65.87%: fer7-nano is the online cycle at sigma 0.4 (tied on accuracy, higher macro-F1).
+# 0.640, 65.87%; online2 65.70%, 66.48% / 0.647, 66.37%, 66.12%: fer7-nano is online2 at sigma
+# 0.4. (The mean of online2's last 10 epochs' weights scored 66.15% at 0.4, 65.48% with its
+# batch-norm statistics recomputed: not kept.)
 # happy/sad: the fer7 students' happy and sad columns, first cycle 93.09% (0 and 0.5), continued
 # 92.83% (0.5), online 92.38% at best (0.7); the happy/sad student 93.41% / 0.933 (0), 93.35%
 # (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano is the happy/sad student, unsmoothed.
@@ -128,9 +137,11 @@ happy_sad-nano-online: fer7-nano-online
 # bars: 67.0% and 94.0% on PrivateTest).
 FER7_NANO_SIGMA ?= 0.4
 HAPPY_SAD_NANO_SIGMA ?= 0
-nano: happy_sad-nano-online
-	$(EDGE_FER) export $(NANO_ONLINE)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite
-	$(EDGE_FER) export $(NANO_HS_ONLINE)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite
+# --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
+# CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
+nano: fer7-nano-online2 happy_sad-nano-online
+	$(EDGE_FER) export $(NANO_ONLINE2)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
+	$(EDGE_FER) export $(NANO_HS_ONLINE)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
 

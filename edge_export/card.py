@@ -134,9 +134,13 @@ def _training_section(card: dict) -> list[str]:
         kfolds += bool(cv)
         distilled = f"`{b['model']}` was distilled" if members else "Distilled"
         if teacher:
+            made = (
+                f"trained by `{teacher['command']}`"
+                if teacher.get("command")
+                else "an exported model (its own card says how it was made)"
+            )
             lines += [
-                f"{distilled} from `{teacher['path']}`, trained by "
-                f"`{teacher.get('command')}`"
+                f"{distilled} from `{teacher['path']}`, {made}"
                 + (": the k-fold below scores its fold models." if cv else "."),
                 "",
             ]

@@ -171,6 +171,10 @@ def test_card_of_a_distilled_model_names_its_teacher_and_the_teachers_kfold(expo
     assert "No k-fold estimate" not in md
     assert "Distilled from `runs/cv/model.keras`, trained by `edge-fer train T`" in md
     assert "(5 folds x 2 repeats): accuracy 90.00% +- 1.00" in md
+    onnx_teacher = {"path": "edge_runtime/models/fer7.int8.onnx", "command": None, "cv": None}
+    md_onnx = render_markdown({**card, "training": {**card["training"], "teacher": onnx_teacher}})
+    assert "`edge_runtime/models/fer7.int8.onnx`, an exported model (its own card" in md_onnx
+    assert "None" not in md_onnx
     card["training"]["init"] = {
         "path": "runs/others/model.keras",
         "labels": ["angry", "fear"],
