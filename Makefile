@@ -129,7 +129,8 @@ happy_sad-nano-online: fer7-nano-online
 # continued 64.20%, 64.64%, 66.09% / 0.632, 66.04%; online 65.48%, 66.09% / 0.645, 66.09% /
 # 0.640, 65.87%; online2 65.70%, 66.48% / 0.647, 66.37%, 66.12%: fer7-nano is online2 at sigma
 # 0.4. (The mean of online2's last 10 epochs' weights scored 66.15% at 0.4, 65.48% with its
-# batch-norm statistics recomputed: not kept.)
+# batch-norm statistics recomputed: not kept. A fifth cycle from online2, same settings but
+# --seed 7, peaked at 66.29% / 0.644 at sigma 0.6: not kept, the cycles have levelled off.)
 # happy/sad: the fer7 students' happy and sad columns, first cycle 93.09% (0 and 0.5), continued
 # 92.83% (0.5), online 92.38% at best (0.7); the happy/sad student 93.41% / 0.933 (0), 93.35%
 # (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano is the happy/sad student, unsmoothed.
