@@ -259,8 +259,7 @@ def _quantization_section(q: dict) -> list[str]:
 
 def _full_range(q: dict) -> str:
     """Which weights kept 8 bits (`edge_export.quantize.full_range_overrides`), if any."""
-    kept = next((r for r in q["candidates"] if r["candidate"] == q["chosen"]), {})
-    n = kept.get("full_range_weights")
+    n = q.get("full_range_weights")
     if not n:
         return ""
     return f"; 8-bit for {n} tensors: depthwise convs and the image conv, whose input uses 7"

@@ -23,6 +23,7 @@ from edge_export.quantize import (
     TIME_TIE,
     calibration_sample,
     choose,
+    full_range_overrides,
     preprocess,
     quantize,
 )
@@ -306,7 +307,8 @@ def _quantize_and_choose(
     opts: ExportOptions,
 ):
     """Every int8 candidate built, scored on `evaluation` against fp32 and timed interleaved
-    with it; (rows, the chosen one, timings, whether int8 is written)."""
+    with it; (rows, the chosen one, timings, whether int8 is written, how many weight tensors
+    kept 8 bits)."""
     fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
     progress(
         f"quantizing to int8: {len(CANDIDATES)} candidates, each calibrated on "
@@ -315,11 +317,12 @@ def _quantize_and_choose(
     pre_tmp = tmp / "pre.onnx"
     preprocess(fp32_tmp, pre_tmp)
     one = evaluation.images[:1][:, None].astype(np.float32)
+    overrides = full_range_overrides(pre_tmp, calib)
     rows, sessions = [], {"fp32": fp32}
     for cand in CANDIDATES:
         q_tmp = tmp / f"{cand.fmt}_{cand.method}.onnx"
         try:
-            full_range = quantize(pre_tmp, q_tmp, calib, cand)
+            quantize(pre_tmp, q_tmp, calib, cand, overrides)
         except Exception as e:  # a candidate onnxruntime cannot build is just not kept
             rows.append({"candidate": cand.name, "error": brief(e)})
             continue
@@ -341,7 +344,6 @@ def _quantize_and_choose(
                 "agreement": float(np.mean(probs.argmax(1) == fp32_eval.argmax(1))),
                 "drop_points": 100.0 * (fp32_acc["accuracy"] - fig["accuracy"]),
                 "size_bytes": q_tmp.stat().st_size,
-                "full_range_weights": full_range,
             }
         )
         sessions[cand.name] = clf
@@ -385,7 +387,8 @@ def _quantize_and_choose(
             _say(f"{msg}; int8 not written, the fp32 model ships alone")
     write_int8 = bool(chosen["passes"] or opts.force)
 
-    return rows, chosen, timings, write_int8
+    full_range = sum("reduce_range" in o[0] for o in overrides.values())
+    return rows, chosen, timings, write_int8, full_range
 
 
 def _write(card: dict, formats, sources: dict, tmp: Path, targets: dict, info: ModelInfo) -> dict:
@@ -505,7 +508,7 @@ def run_export(opts: ExportOptions) -> dict:
         fp32_acc = _figures(fp32_eval, evaluation.labels, classes)
         parity = _fp32_parity(keras_eval, fp32_eval, eval_name, opts)
 
-        rows, chosen, timings, write_int8 = _quantize_and_choose(
+        rows, chosen, timings, write_int8, full_range = _quantize_and_choose(
             tmp, fp32_tmp, calib, evaluation, eval_name, classes, fp32, fp32_eval, base_info, opts
         )
         fp32_ms = timings["fp32"]["p50_ms"]
@@ -584,6 +587,7 @@ def run_export(opts: ExportOptions) -> dict:
                 "time_tie": TIME_TIE,
                 "per_channel": True,
                 "weight_bits": 7 if REDUCE_RANGE else 8,
+                "full_range_weights": full_range,
                 "calibration": {
                     "source": str(opts.calibration),
                     "images": int(len(calib_idx)),

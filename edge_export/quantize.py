@@ -180,10 +180,12 @@ def full_range_overrides(path: Path, calib: np.ndarray) -> dict:
     return out
 
 
-def quantize(pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate) -> int:
+def quantize(
+    pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate, overrides: dict
+) -> None:
     """Quantize the pre-processed fp32 model: per-channel 7-bit weights (8 bits where
-    `full_range_overrides` says), 8-bit activations; fixed input filters stay in fp32. Returns
-    how many weight tensors kept 8 bits."""
+    `overrides`, from `full_range_overrides`, say), 8-bit activations; fixed input filters stay
+    in fp32."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -191,7 +193,6 @@ def quantize(pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate)
         quantize_static,
     )
 
-    overrides = full_range_overrides(pre_path, calib)
     quantize_static(
         str(pre_path),
         str(out_path),
@@ -210,4 +211,3 @@ def quantize(pre_path: Path, out_path: Path, calib: np.ndarray, cand: Candidate)
         calibration_cache_path=None,
         use_external_data_format=False,
     )
-    return sum("reduce_range" in o[0] for o in overrides.values())

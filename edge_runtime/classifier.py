@@ -158,8 +158,7 @@ class EmotionClassifier:
 
     A bundled model runs in `precision`: `auto` (when both are shipped: what its card measured
     faster on this very CPU, else int8 where the CPU has int8 dot products, else fp32), `int8`
-    or `fp32`; `self.precision` and
-    `self.precision_reason` say which and why."""
+    or `fp32`; `self.precision` and `self.precision_reason` say which and why."""
 
     def __init__(
         self, model: str | os.PathLike | None = None, threads: int = 1, precision: str = "auto"

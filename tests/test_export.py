@@ -702,13 +702,15 @@ def test_depthwise_and_image_conv_weights_keep_8_bits_and_the_image_conv_input_7
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
-    from edge_export.quantize import Candidate, preprocess, quantize
+    from edge_export.quantize import Candidate, full_range_overrides, preprocess, quantize
 
     pre = tmp_path / "pre.onnx"
     preprocess(_separable_graph(tmp_path / "fp32.onnx"), pre)
     calib = np.random.default_rng(1).integers(0, 256, (100, 1, 16, 16)).astype(np.float32)
     q = tmp_path / "int8.onnx"
-    assert quantize(pre, q, calib, Candidate(fmt, "MinMax")) == 2
+    overrides = full_range_overrides(pre, calib)
+    assert sum("reduce_range" in o[0] for o in overrides.values()) == 2
+    quantize(pre, q, calib, Candidate(fmt, "MinMax"), overrides)
     model = onnx.load(str(q))
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 

@@ -42,7 +42,7 @@ def test_macs_of_a_known_graph_and_flip_tta_counts_twice():
 def test_quantized_graphs_count_as_their_fp32_graph(tmp_path):
     needs_training_stack()
     from edge_export.macs import count_macs
-    from edge_export.quantize import CANDIDATES, preprocess, quantize
+    from edge_export.quantize import CANDIDATES, full_range_overrides, preprocess, quantize
     from edge_export.to_onnx import keras_to_onnx
 
     fp32 = tmp_path / "fp32.onnx"
@@ -52,7 +52,7 @@ def test_quantized_graphs_count_as_their_fp32_graph(tmp_path):
     calib = np.random.default_rng(0).uniform(0, 255, (16, 1, 48, 48)).astype(np.float32)
     for cand in CANDIDATES:
         q = tmp_path / f"{cand.fmt}_{cand.method}.onnx"
-        quantize(pre, q, calib, cand)
+        quantize(pre, q, calib, cand, full_range_overrides(pre, calib))
         assert count_macs(q) == SMALL_MACS, cand.name
 
 

@@ -81,7 +81,7 @@ class BenchResult:
     rows: list[dict]
     notes: list[str] = field(default_factory=list)
     detectors: list[dict] = field(default_factory=list)
-    #: Raspberry Pi 4 estimates (`arm_estimate`): {"basis": ..., "rows": [...]}, or {}
+    #: Raspberry Pi 4 and 5 estimates (`arm_estimate`): {"basis": ..., "rows": [...]}, or {}
     arm: dict = field(default_factory=dict)
 
     def latency_rows(self) -> list[dict]:
@@ -357,9 +357,7 @@ def run_bench(
                 variants[label] = r.timed_call(_faces(b, part))
                 keys[label] = (model, fmt, t, b)
         one_one = 1 in cfg.threads and 1 in cfg.batches
-        anchor = (
-            "YuNet 320x320 (Pi 4 anchor)" if one_one and arm_estimate.estimable_here() else None
-        )
+        anchor = "YuNet 320x320 (Pi anchor)" if one_one and arm_estimate.estimable_here() else None
         if anchor:
             import cv2
 

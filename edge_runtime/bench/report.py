@@ -92,7 +92,7 @@ ARM_COLUMNS: list[tuple[str, object]] = [
     ("MACs", lambda r: f"{r['macs'] / 1e6:.1f}M" if r.get("macs") else "-"),
     ("p50 ms here", lambda r: fmt_ms(r["p50_ms_here"])),
     ("Pi 4 estimate ms", lambda r: fmt_ms(r["a72_ms_estimate"])),
-    ("Pi 5 estimate ms", lambda r: fmt_ms(r.get("a76_ms_estimate"))),
+    ("Pi 5 estimate ms", lambda r: fmt_ms(r["a76_ms_estimate"])),
     ("from", "basis"),
 ]
 
@@ -108,8 +108,6 @@ def arm_lines(arm: dict) -> list[str]:
         "for int8 its fp32 twin's times YuNet's int8/fp32 ratio on the A76: OpenCV's int8 did "
         "not gain from dot products there, onnxruntime's kernels use them, so the int8 figure "
         "leans slow."
-        if "a76_over_a72" in b
-        else "A Pi 5 is not estimated in this run."
     )
     return [
         "## Estimated for a Raspberry Pi 4 (Cortex-A72, class neon) and a Pi 5 (Cortex-A76, "
