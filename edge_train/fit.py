@@ -50,7 +50,7 @@ class TrainConfig:
     teacher: str = ""  # a trained .keras model whose probabilities become soft targets
     teacher_weight: float = 0.5
     teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
-    init: str = ""  # a trained .keras model of the same architecture whose weights start the run
+    init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -262,22 +262,29 @@ def _weighted_layers(model) -> list:
 
 
 def warm_start(model, path: str, classes: tuple[str, ...]) -> None:
-    """Start `model` from the weights of the trained model at `path` (same architecture).
+    """Start `model` from the weights of the trained model at `path`: the same architecture, or
+    one that grows it (nano_deep from nano) by layers before the classifier head.
 
-    Layers are paired in order. The classifier head is copied only when the trained model has
-    the same labels in the same order (metrics.json beside it); for another task it stays
-    freshly initialised, so a backbone trained on one task can be fine-tuned on another.
+    Layers are paired in order; layers the trained model lacks stay freshly initialised. The
+    classifier head is copied only when the trained model has the same depth and the same labels
+    in the same order (metrics.json beside it); otherwise it stays fresh, so a backbone trained
+    on one task can be fine-tuned on another.
     """
 
     dst, src = _weighted_layers(model), _weighted_layers(load_keras(Path(path)))
-    shapes = [[tuple(w.shape) for w in layer.get_weights()] for layer in dst]
-    if len(dst) != len(src) or any(
-        shapes[i] != [tuple(w.shape) for w in s.get_weights()] for i, s in enumerate(src[:-1])
+    body = len(src) - 1
+
+    def shapes(layer) -> list[tuple]:
+        return [tuple(w.shape) for w in layer.get_weights()]
+
+    if len(dst) < len(src) or any(
+        shapes(d) != shapes(s) for d, s in zip(dst, src[:body], strict=False)
     ):
         raise ValueError(f"--init {path}: its layers do not match architecture {model.name!r}")
-    same_task = keras_labels(Path(path)) == tuple(classes)
-    for layer, s in zip(dst[: None if same_task else -1], src, strict=False):
+    for layer, s in zip(dst, src[:body], strict=False):
         layer.set_weights(s.get_weights())
+    if len(dst) == len(src) and keras_labels(Path(path)) == tuple(classes):
+        dst[-1].set_weights(src[-1].get_weights())
 
 
 def init_leak(path: str, classes: tuple[str, ...]) -> str | None:

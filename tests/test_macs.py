@@ -56,13 +56,14 @@ def test_quantized_graphs_count_as_their_fp32_graph(tmp_path):
         assert count_macs(q) == SMALL_MACS, cand.name
 
 
-def test_nano_architecture_fits_the_edge_budget():
+@pytest.mark.parametrize("arch", ["nano", "nano_deep"])
+def test_nano_architecture_fits_the_edge_budget(arch):
     needs_training_stack()
     from edge_export.macs import count_macs
     from edge_export.to_onnx import keras_to_onnx
     from edge_train.archs import build
 
-    macs = count_macs(keras_to_onnx(build("nano", 7, augment=False)))
+    macs = count_macs(keras_to_onnx(build(arch, 7, augment=False)))
     assert 5_000_000 < macs <= NANO_BUDGET
 
 

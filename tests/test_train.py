@@ -373,6 +373,22 @@ def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthet
         assert head == same_head  # another task (here: other label order) gets a fresh head
     with pytest.raises(ValueError, match="do not match architecture 'a'"):
         warm_start(build("a", 2, augment=False), init, ("happy", "sad"))
+    grown = tmp_path / "nano.keras"
+    nano = build("nano", 2, augment=False)
+    nano.save(grown)
+    deep = build("nano_deep", 2, augment=False)
+    fresh = [w.copy() for w in deep.get_weights()]
+    warm_start(deep, str(grown), ("happy", "sad"))
+    kept = [layer for layer in nano.layers if layer.get_weights()][:-1]  # nano's body
+    pairs = list(zip(deep.get_weights(), fresh, strict=True))
+    copied = sum(len(layer.get_weights()) for layer in kept)
+    assert all(map(np.array_equal, deep.get_weights()[:copied], nano.get_weights()[:copied]))
+    assert not any(np.array_equal(a, b) for a, b in pairs[:copied] if a.std() > 0)
+    # the fifth stage and the 512-wide head start fresh
+    assert all(np.array_equal(a, b) for a, b in pairs[copied:])
+    deep.save(tmp_path / "deep.keras")  # a deeper model cannot start a shallower one
+    with pytest.raises(ValueError, match="do not match architecture 'nano'"):
+        warm_start(build("nano", 2, augment=False), str(tmp_path / "deep.keras"), ("happy", "sad"))
     assert init_leak(init, ("angry", "fear")) is None  # never saw an angry or fearful image
     assert "has seen the held-out folds" in init_leak(init, ("happy", "fear"))
     child = tmp_path / "child"

@@ -67,8 +67,9 @@ def train(
     init: Path = typer.Option(
         None,
         "--init",
-        help="Fine-tune: start from a trained .keras model of the same --arch (its classifier "
-        "head is replaced when the task differs).",
+        help="Fine-tune: start from a trained .keras model of the same --arch, or of one that "
+        "--arch grows (nano for nano_deep: the new layers start fresh). The classifier head is "
+        "replaced when the task or the depth differs.",
     ),
     strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
     cpu_devices: int = typer.Option(
