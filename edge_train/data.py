@@ -117,6 +117,15 @@ class Dataset:
             raise DataError(f"{self.source}: class {', '.join(empty)} has no images")
         return part
 
+    def other_faces(self, classes: tuple[str, ...]) -> np.ndarray:
+        """The training faces of every class but `classes`; DataError when there are none."""
+        train = self.split("train")
+        keep = [i for i, c in enumerate(self.classes) if c in classes]
+        faces = train.images[~np.isin(train.labels, keep)]
+        if len(faces) == 0:
+            raise DataError(f"{self.source}: no training faces outside {', '.join(classes)}")
+        return faces
+
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.labels == i)) for i, c in enumerate(self.classes)}
 

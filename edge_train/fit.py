@@ -50,6 +50,7 @@ class TrainConfig:
     teacher: str = ""  # a trained .keras model whose probabilities become soft targets
     teacher_weight: float = 0.5
     teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
+    teacher_other_faces: bool = False  # the teacher also labels the faces of classes left out
     init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
     command: str = ""
     extra: dict = field(default_factory=dict)
@@ -362,10 +363,12 @@ def fit_one(
     resume: bool = False,
     data_seed: int = 0,
     on_epoch: Callable[[], None] = lambda: None,
+    others: np.ndarray | None = None,
 ):
     """Train one model with per-epoch checkpoints in `workdir`; returns (best model, history).
 
-    The kept model is the epoch with the best validation accuracy.
+    The kept model is the epoch with the best validation accuracy. `others` (uint8 faces with
+    no label of the task) are learnt from the teacher's answer alone.
     """
     keras = _keras()
     from edge_train.archs import build
@@ -394,10 +397,21 @@ def fit_one(
         state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "wait": 0}
         ckpt.mkdir(parents=True, exist_ok=True)
 
-    x_train, y_train = as_input(train.images), _onehot(train.labels, n)
+    faces, y_train = train.images, _onehot(train.labels, n)
+    labelled = np.ones(len(faces), bool)
+    if others is not None:
+        faces = np.concatenate([faces, others])
+        y_train = np.concatenate([y_train, np.zeros((len(others), n), y_train.dtype)])
+        labelled = np.concatenate([labelled, np.zeros(len(others), bool)])
+    x_train = as_input(faces)
     w = cfg.teacher_weight
+
+    def with_teacher(y: np.ndarray, images: np.ndarray, has_label: np.ndarray) -> np.ndarray:
+        t = teach(images)
+        return np.where(has_label[:, None], (1 - w) * y + w * t, t)
+
     if teach is not None and not online:
-        y_train = (1 - w) * y_train + w * teach(train.images)
+        y_train = with_teacher(y_train, faces, labelled)
     x_val, y_val = as_input(val.images), _onehot(val.labels, n)
     weights = _class_weights(train.labels, n, cfg.class_weight)
     progress = _Progress(name)
@@ -411,7 +425,7 @@ def fit_one(
         x_epoch, y_epoch = x_train[order], y_train[order]
         if online:
             x_epoch = augmented(x_epoch, seed=cfg.seed * 100_003 + data_seed * 1009 + epoch)
-            y_epoch = (1 - w) * y_epoch + w * teach(x_epoch[..., 0].astype(np.uint8))
+            y_epoch = with_teacher(y_epoch, x_epoch[..., 0].astype(np.uint8), labelled[order])
         hist = model.fit(
             x_epoch,
             y_epoch,
@@ -508,8 +522,15 @@ def _eval_splits(model, ds: Dataset) -> dict[str, dict]:
     return out
 
 
-def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False) -> dict:
-    """Plain or k-fold training on `ds` (already reduced to cfg.classes); writes `out`."""
+def run_training(
+    cfg: TrainConfig,
+    ds: Dataset,
+    out: Path,
+    resume: bool = False,
+    others: np.ndarray | None = None,
+) -> dict:
+    """Plain or k-fold training on `ds` (already reduced to cfg.classes); writes `out`.
+    `others`: training faces of the classes left out, for the teacher to label (plain runs)."""
     from edge_train.plots import plot_confusion, plot_curves
 
     clock = _WallClock(out / "wall_seconds.txt", resume)
@@ -517,7 +538,9 @@ def run_training(cfg: TrainConfig, ds: Dataset, out: Path, resume: bool = False)
         model, history, cv = _cross_validate(cfg, ds, out, resume, clock.save)
     else:
         train, val, _ = _validation_split(ds)
-        model, state = fit_one(cfg, train, val, out, resume=resume, on_epoch=clock.save)
+        model, state = fit_one(
+            cfg, train, val, out, resume=resume, on_epoch=clock.save, others=others
+        )
         history, cv = state["history"], None
     clock.save()
     wall = clock.seconds

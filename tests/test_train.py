@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import needs_training_stack, train_args
+from train_fixtures import needs_training_stack, train_args, write_synthetic_zip
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
@@ -351,6 +351,68 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
         app, ["train", "--data", str(synthetic_zip), "--teacher-sees", "both", "--out", str(out)]
     )
     assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
+
+
+def test_teacher_also_labels_the_faces_of_other_classes(exported, tmp_path, monkeypatch):
+    needs_training_stack()
+    import edge_train.fit
+    from edge_runtime.cli import app
+    from edge_train.data import load
+
+    seen = []
+    real = edge_train.fit.load_teacher
+
+    def recording(path, classes):
+        teach = real(path, classes)
+        return lambda images: seen.append(len(images)) or teach(images)
+
+    monkeypatch.setattr(edge_train.fit, "load_teacher", recording)
+    synthetic_zip = write_synthetic_zip(
+        tmp_path / "three.zip", (40, 10, 5), classes=("happy", "sad", "neutral")
+    )
+    full = load(synthetic_zip)
+    task = full.task(("happy", "sad")).split("train")
+    others = full.other_faces(("happy", "sad"))
+    assert len(others) == len(full.split("train")) - len(task) > 0
+    teacher = str(exported / "happy_sad.int8.onnx")
+    out = tmp_path / "others"
+    args = train_args(str(synthetic_zip), "--teacher", teacher, arch="nano", epochs=2)
+    for sees in ("originals", "augmented"):
+        seen.clear()
+        res = CliRunner().invoke(
+            app,
+            [
+                *args,
+                "--teacher-sees",
+                sees,
+                "--teacher-other-faces",
+                "--out",
+                str(out),
+                "--overwrite",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        assert f"{len(others)} training faces of the other classes" in res.output
+        assert seen == [len(task) + len(others)] * (2 if sees == "augmented" else 1), sees
+    assert json.loads((out / "metrics.json").read_text())["config"]["teacher_other_faces"]
+
+    for bad in (["--cv", "2"], ["--class-weight", "sqrt"]):
+        res = CliRunner().invoke(app, [*args, "--teacher-other-faces", *bad])
+        assert res.exit_code == 2 and "--teacher-other-faces needs --teacher" in res.output
+    no_teacher = train_args(str(synthetic_zip), "--teacher-other-faces")
+    res = CliRunner().invoke(app, no_teacher)
+    assert res.exit_code == 2 and "--teacher-other-faces needs --teacher" in res.output
+    res = CliRunner().invoke(
+        app,
+        train_args(
+            str(synthetic_zip),
+            "--teacher",
+            teacher,
+            "--teacher-other-faces",
+            classes="sad,happy,neutral",
+        ),
+    )
+    assert res.exit_code == 2 and "no training faces outside sad, happy, neutral" in res.output
 
 
 def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthetic_zip, tmp_path):

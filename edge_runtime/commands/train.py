@@ -64,6 +64,13 @@ def train(
         "each epoch's augmented images afresh, so the student matches it on what it learns from "
         "(the teacher's inference time is added to every epoch).",
     ),
+    teacher_other_faces: bool = typer.Option(
+        False,
+        "--teacher-other-faces",
+        help="The teacher also labels the training faces of the classes the task leaves out "
+        "(angry, neutral... for happy,sad): the student learns its answer on them too, which "
+        "gives it more of the teacher to match than the task's own images.",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -105,6 +112,11 @@ def train(
         raise UserError("--cv needs at least 2 folds")
     if teacher is not None and not teacher.exists():
         raise UserError(f"--teacher {teacher}: no such file or directory")
+    if teacher_other_faces and (teacher is None or cv or class_weight != "none"):
+        raise UserError(
+            "--teacher-other-faces needs --teacher, and neither --cv nor --class-weight (the "
+            "other faces have no class of the task)"
+        )
     if teacher is not None and cv:
         raise UserError(
             "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
@@ -142,10 +154,14 @@ def train(
     if cpu_devices > 1:
         split_cpu(cpu_devices)
     try:
-        ds = load(data).task(task)
+        full = load(data)
+        ds = full.task(task)
+        others = full.other_faces(task) if teacher_other_faces else None
     except DataError as e:
         raise UserError(str(e)) from None
     info(ds.summary())
+    if others is not None:
+        info(f"{len(others)} training faces of the other classes, for the teacher to label")
     given = {f.name: ctx.params[f.name] for f in fields(TrainConfig) if f.name in ctx.params}
     cfg = TrainConfig(
         **{
@@ -157,7 +173,7 @@ def train(
         }
     )
     try:
-        metrics = run_training(cfg, ds, out, resume=resume)
+        metrics = run_training(cfg, ds, out, resume=resume, others=others)
     except ValueError as e:
         raise UserError(str(e)) from None
     for split, rep in metrics["splits"].items():
