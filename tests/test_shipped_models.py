@@ -48,9 +48,13 @@ def test_every_model_is_bundled_with_its_card():
         card = _card(name)
         for precision, path in bundled_files(name).items():
             assert card["files"][precision]["bytes"] == path.stat().st_size, (name, precision)
-        assert card["parity"]["passed"] or "int8" not in bundled_files(name), (
-            f"{name}: int8 was written with --force"
-        )
+        # int8 may ship no faster than fp32 here (the nano tier's, for CPUs with dot products;
+        # `auto` then runs fp32), never less accurate than the parity bounds allow
+        p = card["parity"]
+        assert "int8" not in bundled_files(name) or (
+            p["int8_fp32_top1_agreement"] >= p["bounds"]["min_agreement"]
+            and p["int8_accuracy_drop_points"] <= p["bounds"]["max_int8_drop_points"]
+        ), f"{name}: int8 outside the parity bounds"
 
 
 def test_a_nano_model_stays_within_its_mac_budget():
