@@ -139,9 +139,11 @@ def _training_section(card: dict) -> list[str]:
                 if teacher.get("command")
                 else "an exported model (its own card says how it was made)"
             )
+            also = ", ".join(f"`{a['path']}`" for a in b.get("also_teachers") or [])
             lines += [
                 f"{distilled} from `{teacher['path']}`, {made}"
-                + (": the k-fold below scores its fold models." if cv else "."),
+                + (": the k-fold below scores its fold models." if cv else ".")
+                + (f" Its targets are the mean answer of that model and {also}." if also else ""),
                 "",
             ]
         elif cv and members:

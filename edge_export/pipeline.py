@@ -105,6 +105,7 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
             "seconds_per_epoch",
             "cv",
             "teacher",
+            "also_teachers",
             "init",
             "config",
         )

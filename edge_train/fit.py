@@ -51,6 +51,7 @@ class TrainConfig:
     teacher_weight: float = 0.5
     teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
     teacher_other_faces: bool = False  # the teacher also labels the faces of classes left out
+    also_teachers: tuple[str, ...] = ()  # more teachers, their answers averaged with teacher's
     init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
     command: str = ""
     extra: dict = field(default_factory=dict)
@@ -185,6 +186,12 @@ def load_teacher(path: str, classes: tuple[str, ...]) -> Callable[[np.ndarray], 
         return probs
 
     return teach
+
+
+def load_teachers(paths: list[str], classes: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """The mean answer of the teachers at `paths` (each as `load_teacher` reads it)."""
+    teachers = [load_teacher(p, classes) for p in paths]
+    return lambda images: sum(t(images) for t in teachers) / len(teachers)
 
 
 def _onnx_teacher(path: str, classes: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
@@ -376,7 +383,7 @@ def fit_one(
     ckpt = workdir / CHECKPOINT
     state_file = ckpt / "state.json"
     n = len(cfg.classes)
-    teach = load_teacher(cfg.teacher, cfg.classes) if cfg.teacher else None
+    teach = load_teachers([cfg.teacher, *cfg.also_teachers], cfg.classes) if cfg.teacher else None
     online = teach is not None and cfg.augment and cfg.teacher_sees == "augmented"
     strategy = distribution_strategy(cfg.strategy)
     if resume and state_file.is_file():
@@ -562,6 +569,7 @@ def run_training(
         "splits": _eval_splits(model, ds),
         "cv": cv,
         "teacher": _provenance(cfg.teacher),
+        "also_teachers": [_provenance(p) for p in cfg.also_teachers],
         "init": _provenance(cfg.init),
         "versions": library_versions(),
     }

@@ -353,6 +353,35 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
 
 
+def test_also_teacher_averages_the_teachers(exported, trained_run, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from edge_export.card import _training_section
+    from edge_runtime.cli import app
+    from edge_train.data import load
+    from edge_train.fit import load_teachers, teacher_targets
+
+    onnx, keras_run = str(exported / "happy_sad.int8.onnx"), str(trained_run / "model.keras")
+    images = load(synthetic_zip).split("PublicTest").images[:20]
+    task = ("happy", "sad")
+    mean = (teacher_targets(onnx, images, task) + teacher_targets(keras_run, images, task)) / 2
+    np.testing.assert_allclose(load_teachers([onnx, keras_run], task)(images), mean, rtol=1e-6)
+
+    out = tmp_path / "two"
+    args = train_args(str(synthetic_zip), "--teacher", onnx, "--also-teacher", keras_run)
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["also_teachers"] == [keras_run]
+    assert metrics["also_teachers"][0]["path"] == keras_run
+    lines = _training_section({"training": metrics})
+    assert any(f"the mean answer of that model and `{keras_run}`" in line for line in lines)
+
+    res = CliRunner().invoke(app, train_args(str(synthetic_zip), "--also-teacher", keras_run))
+    assert res.exit_code == 2 and "--also-teacher needs --teacher" in res.output
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none.keras")])
+    assert res.exit_code == 2 and "none.keras: no such file or directory" in res.output
+
+
 def test_teacher_also_labels_the_faces_of_other_classes(exported, tmp_path, monkeypatch):
     needs_training_stack()
     import edge_train.fit

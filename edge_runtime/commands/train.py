@@ -54,6 +54,12 @@ def train(
         "one), or a --cv run directory (the mean of its fold models), whose probabilities are "
         "mixed into the targets.",
     ),
+    also_teacher: list[Path] = typer.Option(
+        [],
+        "--also-teacher",
+        help="Another teacher (repeatable), its answer averaged with --teacher's: e.g. a "
+        "student of that teacher, whose mean with it is more accurate than either alone.",
+    ),
     teacher_weight: float = typer.Option(
         0.5, "--teacher-weight", min=0.0, max=1.0, help="Share of the teacher in the targets."
     ),
@@ -110,8 +116,11 @@ def train(
         raise UserError(f"--teacher-sees {teacher_sees!r}: choose originals or augmented")
     if cv == 1 or cv < 0:
         raise UserError("--cv needs at least 2 folds")
-    if teacher is not None and not teacher.exists():
-        raise UserError(f"--teacher {teacher}: no such file or directory")
+    if also_teacher and teacher is None:
+        raise UserError("--also-teacher needs --teacher")
+    for t in [teacher, *also_teacher]:
+        if t is not None and not t.exists():
+            raise UserError(f"--teacher {t}: no such file or directory")
     if teacher_other_faces and (teacher is None or cv or class_weight != "none"):
         raise UserError(
             "--teacher-other-faces needs --teacher, and neither --cv nor --class-weight (the "
@@ -126,7 +135,8 @@ def train(
         from edge_train.fit import teacher_members
 
         try:
-            teacher_members(str(teacher))
+            for t in [teacher, *also_teacher]:
+                teacher_members(str(t))
         except ValueError as e:
             raise UserError(str(e)) from None
     if init is not None and not init.is_file():
@@ -168,6 +178,7 @@ def train(
             **given,
             "classes": task,
             "teacher": str(teacher) if teacher else "",
+            "also_teachers": tuple(str(t) for t in also_teacher),
             "init": str(init) if init else "",
             "command": command_line(ctx),
         }
