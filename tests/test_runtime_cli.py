@@ -331,3 +331,19 @@ def test_help_shows_flags_as_flags():
     for verb in ("predict", "run", "evaluate", "models", "bench"):
         r = cli(verb, "--help")
         assert r.exit_code == 0 and "<bool>" not in r.output, verb
+
+
+def test_run_defaults_to_the_nano_tier(monkeypatch):
+    import edge_runtime.commands.run as run_cmd
+
+    seen = []
+    real = run_cmd.build_recognizer
+
+    def recording(model, *args, **kwargs):
+        seen.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(run_cmd, "build_recognizer", recording)
+    res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    assert seen == ["fer7-nano"]
