@@ -124,7 +124,8 @@ fer7-nano-deep: fer7-nano-online2
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes all --epochs 40 --batch-size 64 --lr 0.001 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --teacher-sees augmented --seed 9 --init $(NANO_ONLINE2)/model.keras --out $(NANO_DEEP) --resume
 
 # On PublicTest the students match their teacher (fer7: 66.62%), while fer7 averaged with
-# nano_deep (flip-averaged) scores 67.73%: that mean teaches the next cycle (~85 s per epoch).
+# nano_deep (flip-averaged) scores 67.73% (`python tools/teacher_mix.py $(DATA) $(NANO_TEACHER)
+# $(NANO_DEEP)/model.keras`): that mean teaches the next cycle (~85 s per epoch).
 NANO_ENS := $(RUNS)/nano_ens
 
 fer7-nano-ens: fer7-nano-deep
