@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import typer
 
+from edge_runtime.classifier import DEFAULT_MODEL
 from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
@@ -51,7 +52,7 @@ def predict(
         None, help="Image files, directories (searched recursively), globs or http(s) URLs."
     ),
     demo: bool = typer.Option(False, "--demo", help="Use the bundled sample photo."),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP.format(DEFAULT_MODEL)),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     detect_size: int = typer.Option(

@@ -11,7 +11,8 @@ from edge_runtime.commands.common import UserError
 from edge_runtime.detect import DetectorError
 from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
 
-MODEL_HELP = "Bundled model name or path to an edge-fer .onnx file (default: the bundled fer7)."
+#: a verb's --model help; format() it with the default it gives
+MODEL_HELP = "Bundled model name or path to an edge-fer .onnx file (default: the bundled {})."
 DETECTOR_HELP = (
     "Face detector: yunet (OpenCV Zoo's CNN, bundled; the default), haar (OpenCV's cascade) "
     "or none (the input is a face crop)."

@@ -18,6 +18,7 @@ from edge_runtime.commands.recognizer_setup import (
     MIN_CONFIDENCE_HELP,
     MIN_FACE_SCORE_HELP,
     MIN_FACE_SIZE_HELP,
+    MODEL_HELP,
     PRECISION_HELP,
     THREADS_HELP,
     build_recognizer,
@@ -136,8 +137,9 @@ def run(
         CAMERA_MODEL,
         "--model",
         "-m",
-        help="Bundled model name or path to an edge-fer .onnx file (default: the bundled "
-        f"{CAMERA_MODEL}, the nano tier, fast on a Pi; fer7 is 0.8 points more accurate).",
+        help=MODEL_HELP.format(
+            f"{CAMERA_MODEL}, the nano tier, fast on a Pi; fer7 is 0.8 points more accurate"
+        ),
     ),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
