@@ -144,6 +144,9 @@ def test_models_says_what_auto_picks_here_and_why():
     assert res.exit_code == 0, res.output
     assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
     assert "MACs/face" in res.output.splitlines()[1]
+    reasons = res.output.split("precision auto:\n")[1].splitlines()
+    named = [n for line in reasons for n in line.strip().split(": ", 1)[0].split(", ")]
+    assert sorted(named) == sorted(classifier.bundled_models()), reasons
 
 
 def test_the_card_beside_a_file_is_read_whatever_its_precision_and_garbage_is_no_card(tmp_path):

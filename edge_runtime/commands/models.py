@@ -60,7 +60,8 @@ def models(
         typer.echo("no bundled model is installed", err=True)
         return
     cpu = cpu_info()
-    rows, reasons = [], set()
+    rows: list[list[str]] = []
+    reasons: dict[str, list[str]] = {}
     for name in found:
         clf = EmotionClassifier(name)
         d = _describe(clf)
@@ -73,7 +74,7 @@ def models(
         if as_json:
             typer.echo(json.dumps(d))
             continue
-        reasons.add(clf.precision_reason)
+        reasons.setdefault(clf.precision_reason, []).append(name)
         card, card_file = d["card"], card_beside(clf.path)
         macs = clf.macs
         acc = card.get("private_accuracy")
@@ -108,7 +109,9 @@ def models(
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         typer.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    typer.echo("precision auto: " + "; ".join(sorted(reasons)))
+    typer.echo("precision auto:")
+    for why, names in sorted(reasons.items()):
+        typer.echo(f"  {', '.join(names)}: {why}")
 
 
 def _recipe(card_file: dict) -> dict:
