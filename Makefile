@@ -169,6 +169,12 @@ happy_sad-nano-ens: fer7-nano-ens happy_sad-nano-online
 # happy/sad: the fer7 students' happy and sad columns, first cycle 93.09% (0 and 0.5), continued
 # 92.83% (0.5), online 92.38% at best (0.7); the happy/sad student 93.41% / 0.933 (0), 93.35%
 # (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano is the happy/sad student, unsmoothed.
+# Three later happy/sad students tie with it or fall short, so none replaced it: others 93.22%
+# at best (0.4, 0.5); ens 93.41% / 0.933 (0 and 0.7); and ens continued 45 epochs at lr 5e-4 on
+# the same mean teacher with --teacher-weight 1.0 (--seed 13, --init $(NANO_HS_ENS)/model.keras)
+# 93.41% / 0.933 (0). On its training images that last student, flip-averaged, is right about
+# as often as happy_sad (96.58% against 96.69%, `python tools/teacher_mix.py $(DATA) --classes
+# happy,sad --split Training ...`); on PublicTest it stays behind (93.86% against 94.32%).
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6

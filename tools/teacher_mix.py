@@ -1,7 +1,8 @@
 """Is a mean of teachers stronger than one? Accuracy on the choice split (PublicTest for FER2013;
 never PrivateTest) of each teacher and of their equal-share mean, each read as `edge-fer train
 --teacher` reads it (an exported .onnx as it is, a .keras model flip-averaged). With
-`--classes happy,sad` the task keeps those classes and each teacher answers through their columns.
+`--classes happy,sad` the task keeps those classes and each teacher answers through their columns;
+`--split Training` asks how closely a student copies its teacher on the images it learnt from.
 
     python tools/teacher_mix.py ../shared/datasets/fer2013.zip \
         edge_runtime/models/fer7.int8.onnx ../runs/nano_deep/model.keras
@@ -17,11 +18,13 @@ from edge_train.data import load
 from edge_train.fit import load_teacher, load_teachers
 
 
-def main(data: str, paths: list[str], classes: str | None) -> None:
+def main(data: str, paths: list[str], classes: str | None, split: str | None) -> None:
     ds = load(data)
     if classes:
         ds = ds.task(tuple(classes.split(",")))
-    split = ds.choice_split()
+    if split == ds.report_split():
+        raise SystemExit(f"--split {split}: the report split is only reported, never measured here")
+    split = split or ds.choice_split()
     part = ds.split(split)
     for name, teach in [(p, load_teacher(p, ds.classes)) for p in paths] + [
         (" + ".join(paths), load_teachers(paths, ds.classes))
@@ -35,5 +38,6 @@ if __name__ == "__main__":
     parser.add_argument("data")
     parser.add_argument("teachers", nargs="+")
     parser.add_argument("--classes", help="comma-separated classes to keep, e.g. happy,sad")
+    parser.add_argument("--split", help="the split to score (default: the choice split)")
     args = parser.parse_args()
-    main(args.data, args.teachers, args.classes)
+    main(args.data, args.teachers, args.classes, args.split)
