@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge_runtime.labels import task_name, task_probs
@@ -51,6 +52,7 @@ class TrainConfig:
     teacher_weight: float = 0.5
     teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
     teacher_other_faces: bool = False  # the teacher also labels the faces of classes left out
+    sharpen: bool = False  # online augmentation also unsharp-masks half the faces
     also_teachers: tuple[str, ...] = ()  # more teachers, their answers averaged with teacher's
     init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
     command: str = ""
@@ -126,16 +128,26 @@ def _compile(model, cfg: TrainConfig) -> None:
     )
 
 
-def augmented(x: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
+def augmented(
+    x: np.ndarray, seed: int, batch_size: int = 1024, sharpen: bool = False
+) -> np.ndarray:
     """`x` [N, 48, 48, 1] through the training augmentation, rounded to whole pixel values, so
-    a teacher that reads uint8 faces sees exactly what the student learns from."""
+    a teacher that reads uint8 faces sees exactly what the student learns from. `sharpen`:
+    half the faces also get an unsharp mask of random strength, since FER2013's Training
+    images are softer than its test images and a student matches its teacher only on the kind
+    of image it was taught on."""
     from edge_train.archs import augmentation
 
     aug = augmentation(seed)
-    out = [
-        np.asarray(aug(x[i : i + batch_size], training=True)) for i in range(0, len(x), batch_size)
-    ]
-    return np.clip(np.rint(np.concatenate(out)), 0, 255).astype(np.float32)
+    batches = range(0, len(x), batch_size)
+    out = np.concatenate([np.asarray(aug(x[i : i + batch_size], training=True)) for i in batches])
+    if sharpen:
+        rng = np.random.default_rng(seed)
+        amount = rng.uniform(0.0, 1.5, len(out)) * (rng.random(len(out)) < 0.5)
+        for i in np.flatnonzero(amount):
+            face = out[i, :, :, 0]
+            out[i, :, :, 0] = face + amount[i] * (face - cv2.GaussianBlur(face, (0, 0), 1.0))
+    return np.clip(np.rint(out), 0, 255).astype(np.float32)
 
 
 def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
@@ -431,7 +443,9 @@ def fit_one(
         t0 = time.perf_counter()
         x_epoch, y_epoch = x_train[order], y_train[order]
         if online:
-            x_epoch = augmented(x_epoch, seed=cfg.seed * 100_003 + data_seed * 1009 + epoch)
+            x_epoch = augmented(
+                x_epoch, seed=cfg.seed * 100_003 + data_seed * 1009 + epoch, sharpen=cfg.sharpen
+            )
             y_epoch = with_teacher(y_epoch, x_epoch[..., 0].astype(np.uint8), labelled[order])
         hist = model.fit(
             x_epoch,

@@ -353,6 +353,37 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
 
 
+def test_sharpen_unsharp_masks_half_the_augmented_faces(exported, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from edge_runtime.cli import app
+    from edge_train.data import load
+    from edge_train.fit import augmented
+
+    faces = load(synthetic_zip).split("train").images[:200, :, :, None].astype(np.float32)
+    plain, sharp = augmented(faces, seed=5), augmented(faces, seed=5, sharpen=True)
+    # the same seed gives the same epoch (--resume relies on it)
+    assert np.array_equal(sharp, augmented(faces, seed=5, sharpen=True))
+    changed = np.any(sharp != plain, axis=(1, 2, 3))
+    assert 0.3 < changed.mean() < 0.7, changed.mean()
+
+    def detail(x: np.ndarray) -> float:
+        return float(np.abs(np.diff(x, axis=2)).mean())
+
+    assert detail(sharp[changed]) > 1.05 * detail(plain[changed])
+    assert sharp.min() >= 0 and sharp.max() <= 255 and np.array_equal(sharp, np.rint(sharp))
+
+    teacher = str(exported / "happy_sad.int8.onnx")
+    out = tmp_path / "sharp"
+    args = train_args(str(synthetic_zip), "--teacher", teacher, "--sharpen", "--out", str(out))
+    res = CliRunner().invoke(app, [*args, "--teacher-sees", "augmented"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "metrics.json").read_text())["config"]["sharpen"] is True
+    no_teacher = train_args(str(synthetic_zip), "--sharpen")
+    for bad in (no_teacher, args, [*args, "--teacher-sees", "augmented", "--no-augment"]):
+        res = CliRunner().invoke(app, bad)
+        assert res.exit_code == 2 and "--sharpen needs --teacher" in res.output, bad
+
+
 def test_also_teacher_averages_the_teachers(exported, trained_run, synthetic_zip, tmp_path):
     needs_training_stack()
     from edge_export.card import _training_section

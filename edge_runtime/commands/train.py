@@ -77,6 +77,13 @@ def train(
         "(angry, neutral... for happy,sad): the student learns its answer on them too, which "
         "gives it more of the teacher to match than the task's own images.",
     ),
+    sharpen: bool = typer.Option(
+        False,
+        "--sharpen",
+        help="With --teacher-sees augmented: half the augmented faces also get an unsharp mask "
+        "of random strength, so the student learns its teacher's answer on faces as sharp as "
+        "FER2013's test images (its Training images are softer).",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -126,6 +133,8 @@ def train(
             "--teacher-other-faces needs --teacher, and neither --cv nor --class-weight (the "
             "other faces have no class of the task)"
         )
+    if sharpen and (teacher is None or teacher_sees != "augmented" or not augment):
+        raise UserError("--sharpen needs --teacher with --teacher-sees augmented (and --augment)")
     if teacher is not None and cv:
         raise UserError(
             "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
