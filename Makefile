@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -154,6 +154,18 @@ NANO_HS_ENS := $(RUNS)/nano_hs_ens
 happy_sad-nano-ens: fer7-nano-ens happy_sad-nano-online
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.001 --teacher $(MODELS)/happy_sad.int8.onnx --also-teacher $(NANO_HS_ONLINE)/model.keras --also-teacher $(NANO_ENS)/model.keras --teacher-weight 0.7 --teacher-sees augmented --seed 12 --init $(NANO_ENS)/model.keras --out $(NANO_HS_ENS) --resume
 
+# ens continued on the teachers' answers alone (45 epochs), then that continued with --sharpen:
+# half the augmented faces unsharp-masked, since FER2013's Training images are softer than its
+# test images (~55 s per epoch each).
+NANO_HS_FM := $(RUNS)/nano_hs_fm
+NANO_HS_SHARP := $(RUNS)/nano_hs_sharp
+
+happy_sad-nano-fm: happy_sad-nano-ens
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 45 --batch-size 64 --lr 0.0005 --teacher $(MODELS)/happy_sad.int8.onnx --also-teacher $(NANO_HS_ONLINE)/model.keras --also-teacher $(NANO_ENS)/model.keras --teacher-weight 1.0 --teacher-sees augmented --seed 13 --init $(NANO_HS_ENS)/model.keras --out $(NANO_HS_FM) --resume
+
+happy_sad-nano-sharp: happy_sad-nano-fm
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.0005 --teacher $(MODELS)/happy_sad.int8.onnx --also-teacher $(NANO_HS_ONLINE)/model.keras --also-teacher $(NANO_ENS)/model.keras --teacher-weight 0.7 --teacher-sees augmented --sharpen --seed 14 --init $(NANO_HS_FM)/model.keras --out $(NANO_HS_SHARP) --resume
+
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
 # fer7, accuracy / macro-F1 at sigma 0, 0.4, 0.5, 0.6: first cycle 64.17% .. 64.75% (0.5);
@@ -168,23 +180,26 @@ happy_sad-nano-ens: fer7-nano-ens happy_sad-nano-online
 # fp32 67.32%, int8 67.46%; the tier's bar is 67.0%).
 # happy/sad: the fer7 students' happy and sad columns, first cycle 93.09% (0 and 0.5), continued
 # 92.83% (0.5), online 92.38% at best (0.7); the happy/sad student 93.41% / 0.933 (0), 93.35%
-# (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano is the happy/sad student, unsmoothed.
+# (0.4, 0.5), 93.41% / 0.932 (0.6): happy_sad-nano was the happy/sad student, unsmoothed, until sharp.
 # Three later happy/sad students tie with it or fall short, so none replaced it: others 93.22%
 # at best (0.4, 0.5); ens 93.41% / 0.933 (0 and 0.7); and ens continued 45 epochs at lr 5e-4 on
 # the same mean teacher with --teacher-weight 1.0 (--seed 13, --init $(NANO_HS_ENS)/model.keras)
 # 93.41% / 0.933 (0). On its training images that last student, flip-averaged, is right about
 # as often as happy_sad (96.58% against 96.69%, `python tools/teacher_mix.py $(DATA) --classes
 # happy,sad --split Training ...`); on PublicTest it stays behind (93.86% against 94.32%).
+# Taught on sharpened faces too (sharp): 93.41%, 93.41%, 93.54%, 93.93% / 0.938 (0.6), 93.73%
+# (0.7): happy_sad-nano is sharp at sigma 0.6 (PrivateTest, reported only: fp32 93.69%, int8
+# 93.62%, above `fer`'s 93.48% and under the tier's 94.0%).
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
-HAPPY_SAD_NANO_SIGMA ?= 0
+HAPPY_SAD_NANO_SIGMA ?= 0.6
 # --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
 # CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
-nano: fer7-nano-ens happy_sad-nano-online
+nano: fer7-nano-ens happy_sad-nano-sharp
 	$(EDGE_FER) export $(NANO_ENS)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
 	cp $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/fer7-nano.int8.onnx $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(MODELS)/
-	$(EDGE_FER) export $(NANO_HS_ONLINE)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
+	$(EDGE_FER) export $(NANO_HS_SHARP)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
 
