@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from edge_train.data import SPLIT_CHOICES, load
-from edge_train.fit import load_teacher, load_teachers
+from edge_train.fit import load_teacher
 
 
 def main(data: str, paths: list[str], classes: str | None, split: str | None) -> None:
@@ -26,10 +26,10 @@ def main(data: str, paths: list[str], classes: str | None, split: str | None) ->
         raise SystemExit(f"--split {split}: holds the report split, which is only ever reported")
     split = split or ds.choice_split()
     part = ds.split(split)
-    for name, teach in [(p, load_teacher(p, ds.classes)) for p in paths] + [
-        (" + ".join(paths), load_teachers(paths, ds.classes))
-    ]:
-        accuracy = float((teach(part.images).argmax(1) == part.labels).mean())
+    answers = {p: load_teacher(p, ds.classes)(part.images) for p in paths}
+    mean = sum(answers.values()) / len(answers)  # as `load_teachers` mixes them for training
+    for name, probs in [*answers.items(), (" + ".join(paths), mean)]:
+        accuracy = float((probs.argmax(1) == part.labels).mean())
         print(f"{accuracy:.2%}  {name}  ({split}, n={len(part)})")
 
 
