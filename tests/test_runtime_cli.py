@@ -290,17 +290,21 @@ def test_recorded_command_keeps_options_given_even_at_their_default():
         lr: float = typer.Option(1e-3),
         tta: bool = typer.Option(False, "--tta/--no-tta"),
         resume: bool = typer.Option(False, "--resume"),
+        also: list[Path] = typer.Option([], "--also"),
     ) -> None:
         seen.append(command_line(ctx))
 
     @demo.command()
     def other() -> None: ...
 
-    for argv in (["--arch", "b", "--seed", "0", "--no-tta"], ["--resume"]):
+    for argv in (
+        ["--arch", "b", "--seed", "0", "--no-tta"],
+        ["--resume", "--also", "t1.keras", "--also", "my t2.onnx"],
+    ):
         assert CliRunner().invoke(demo, ["train", "--data", "x", *argv]).exit_code == 0
     assert seen == [
         "edge-fer train --data x --arch b --seed 0 --no-tta",
-        "edge-fer train --data x --resume",
+        "edge-fer train --data x --resume --also t1.keras --also 'my t2.onnx'",
     ]
 
 

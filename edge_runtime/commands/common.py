@@ -77,5 +77,6 @@ def command_line(ctx: typer.Context) -> str:
             if getattr(p, "is_flag", False):
                 opts += [p.opts[0]] if value else p.secondary_opts[:1]
             else:
-                opts += [p.opts[0], str(value)]
+                for v in value if isinstance(value, (list, tuple)) else [value]:
+                    opts += [p.opts[0], str(v)]
     return shlex.join(["edge-fer", ctx.info_name or "", *args, *opts])
