@@ -53,6 +53,7 @@ class TrainConfig:
     teacher_sees: str = "originals"  # originals (targets once) | augmented (afresh each epoch)
     teacher_other_faces: bool = False  # the teacher also labels the faces of classes left out
     sharpen: bool = False  # online augmentation also unsharp-masks half the faces
+    mixup: bool = False  # online augmentation also blends each face with another (mixup)
     also_teachers: tuple[str, ...] = ()  # more teachers, their answers averaged with teacher's
     init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
     command: str = ""
@@ -148,6 +149,20 @@ def augmented(
             face = out[i, :, :, 0]
             out[i, :, :, 0] = face + amount[i] * (face - cv2.GaussianBlur(face, (0, 0), 1.0))
     return np.clip(np.rint(out), 0, 255).astype(np.float32)
+
+
+def mixed(
+    x: np.ndarray, y: np.ndarray, has_label: np.ndarray, seed: int, alpha: float = 0.4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup: each face blended with a random partner by a Beta(alpha, alpha) weight, rounded
+    to whole pixel values (the teacher then labels the blend it sees), targets blended by the
+    same weight; a blend has a label only when both of its faces have one."""
+    rng = np.random.default_rng(seed)
+    lam = rng.beta(alpha, alpha, len(x)).astype(np.float32)
+    partner = rng.permutation(len(x))
+    blend = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+    targets = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
+    return np.rint(blend).astype(np.float32), targets, has_label & has_label[partner]
 
 
 def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
@@ -443,10 +458,12 @@ def fit_one(
         t0 = time.perf_counter()
         x_epoch, y_epoch = x_train[order], y_train[order]
         if online:
-            x_epoch = augmented(
-                x_epoch, seed=cfg.seed * 100_003 + data_seed * 1009 + epoch, sharpen=cfg.sharpen
-            )
-            y_epoch = with_teacher(y_epoch, x_epoch[..., 0].astype(np.uint8), labelled[order])
+            seed = cfg.seed * 100_003 + data_seed * 1009 + epoch
+            x_epoch = augmented(x_epoch, seed=seed, sharpen=cfg.sharpen)
+            has_label = labelled[order]
+            if cfg.mixup:
+                x_epoch, y_epoch, has_label = mixed(x_epoch, y_epoch, has_label, seed=seed + 1)
+            y_epoch = with_teacher(y_epoch, x_epoch[..., 0].astype(np.uint8), has_label)
         hist = model.fit(
             x_epoch,
             y_epoch,

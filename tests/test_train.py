@@ -353,9 +353,8 @@ def test_teacher_sees_each_epochs_augmented_images(exported, synthetic_zip, tmp_
     assert res.exit_code == 2 and "--teacher-sees 'both'" in res.output
 
 
-def test_sharpen_unsharp_masks_half_the_augmented_faces(exported, synthetic_zip, tmp_path):
+def test_sharpen_unsharp_masks_half_the_augmented_faces(synthetic_zip):
     needs_training_stack()
-    from edge_runtime.cli import app
     from edge_train.data import load
     from edge_train.fit import augmented
 
@@ -372,16 +371,45 @@ def test_sharpen_unsharp_masks_half_the_augmented_faces(exported, synthetic_zip,
     assert detail(sharp[changed]) > 1.05 * detail(plain[changed])
     assert sharp.min() >= 0 and sharp.max() <= 255 and np.array_equal(sharp, np.rint(sharp))
 
+
+def test_mixup_blends_faces_and_their_targets_alike():
+    from edge_train.fit import mixed
+
+    rng = np.random.default_rng(0)
+    n = 300
+    x = rng.integers(0, 256, (n, 48, 48, 1)).astype(np.float32)
+    y = np.eye(n, dtype=np.float32)  # one class per face: a target shows whom a face was mixed with
+    has = rng.random(n) < 0.8
+    bx, by, bhas = mixed(x, y, has, seed=3)
+    again = mixed(x, y, has, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((bx, by, bhas), again, strict=True))
+    assert np.allclose(by.sum(1), 1.0)
+    lam = np.diagonal(by)
+    others = by - np.diag(lam)
+    partner = np.where(others.max(1) > 0, others.argmax(1), np.arange(n))
+    expect = np.rint(lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner])
+    assert np.abs(bx - expect).max() <= 1
+    assert np.array_equal(bhas, has & has[partner])
+    assert np.mean((lam > 0.1) & (lam < 0.9)) > 0.3  # Beta(0.4, 0.4) visibly blends many faces
+
+
+@pytest.mark.parametrize("flag", ["--sharpen", "--mixup"])
+def test_online_augmentations_run_and_are_refused_without_an_online_teacher(
+    flag, exported, synthetic_zip, tmp_path
+):
+    needs_training_stack()
+    from edge_runtime.cli import app
+
     teacher = str(exported / "happy_sad.int8.onnx")
-    out = tmp_path / "sharp"
-    args = train_args(str(synthetic_zip), "--teacher", teacher, "--sharpen", "--out", str(out))
+    out = tmp_path / "run"
+    args = train_args(str(synthetic_zip), "--teacher", teacher, flag, "--out", str(out))
     res = CliRunner().invoke(app, [*args, "--teacher-sees", "augmented"])
     assert res.exit_code == 0, res.output
-    assert json.loads((out / "metrics.json").read_text())["config"]["sharpen"] is True
-    no_teacher = train_args(str(synthetic_zip), "--sharpen")
+    assert json.loads((out / "metrics.json").read_text())["config"][flag[2:]] is True
+    no_teacher = train_args(str(synthetic_zip), flag)
     for bad in (no_teacher, args, [*args, "--teacher-sees", "augmented", "--no-augment"]):
         res = CliRunner().invoke(app, bad)
-        assert res.exit_code == 2 and "--sharpen needs --teacher" in res.output, bad
+        assert res.exit_code == 2 and f"{flag} needs --teacher" in res.output, bad
 
 
 def test_also_teacher_averages_the_teachers(exported, trained_run, synthetic_zip, tmp_path):

@@ -84,6 +84,13 @@ def train(
         "of random strength, so the student learns its teacher's answer on faces as sharp as "
         "FER2013's test images (its Training images are softer).",
     ),
+    mixup: bool = typer.Option(
+        False,
+        "--mixup",
+        help="With --teacher-sees augmented: each augmented face is also blended with another "
+        "(mixup, weight ~ Beta(0.4, 0.4)) and the teacher labels the blend, so the student "
+        "matches its teacher between the training faces too, not only on them.",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -133,8 +140,9 @@ def train(
             "--teacher-other-faces needs --teacher, and neither --cv nor --class-weight (the "
             "other faces have no class of the task)"
         )
-    if sharpen and (teacher is None or teacher_sees != "augmented" or not augment):
-        raise UserError("--sharpen needs --teacher with --teacher-sees augmented (and --augment)")
+    for flag, wanted in (("--sharpen", sharpen), ("--mixup", mixup)):
+        if wanted and (teacher is None or teacher_sees != "augmented" or not augment):
+            raise UserError(f"{flag} needs --teacher with --teacher-sees augmented (and --augment)")
     if teacher is not None and cv:
         raise UserError(
             "--teacher with --cv: the teacher has seen every held-out fold, so the fold "
