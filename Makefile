@@ -190,7 +190,11 @@ happy_sad-nano-sharp: happy_sad-nano-fm
 # Taught on sharpened faces too (sharp): 93.41%, 93.41%, 93.54%, 93.93% / 0.938 (0.6), 93.73%
 # (0.7): happy_sad-nano is sharp at sigma 0.6 (PrivateTest, reported only: fp32 93.69%, int8
 # 93.62%, above `fer`'s 93.48% and under the tier's 94.0%). A second --sharpen cycle from sharp
-# (20 epochs, --seed 15, `../runs/nano_hs_sharp2.cmd`) peaked at 93.80% / 0.936 (0.4): not kept.
+# (20 epochs, --seed 15, `../runs/nano_hs_sharp2.cmd`) peaked at 93.80% / 0.936 (0.4), a sibling
+# of sharp from fm (--seed 16, `../runs/nano_hs_sharpb.cmd`) at 93.48% (0), and the uniform
+# weight averages of sharp with either at 93.86% (0.7) and 93.60% (0.6, 0.7): none kept. With
+# --mixup as well, from sharp (30 epochs, --seed 17, `../runs/nano_hs_mix.cmd`): 93.60% / 0.935
+# at sigma 0, the best single pass at 0 of any student, but 93.28-93.48% at 0.4-0.7: not kept.
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
