@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -166,6 +166,22 @@ happy_sad-nano-fm: happy_sad-nano-ens
 happy_sad-nano-sharp: happy_sad-nano-fm
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.0005 --teacher $(MODELS)/happy_sad.int8.onnx --also-teacher $(NANO_HS_ONLINE)/model.keras --also-teacher $(NANO_ENS)/model.keras --teacher-weight 0.7 --teacher-sees augmented --sharpen --seed 14 --init $(NANO_HS_FM)/model.keras --out $(NANO_HS_SHARP) --resume
 
+# sharp continued with --mixup as well, three cycles (30, 30 and 20 epochs; the last at half the
+# learning rate), each from the one before (~55 s per epoch).
+NANO_HS_MIX := $(RUNS)/nano_hs_mix
+NANO_HS_MIX2 := $(RUNS)/nano_hs_mix2
+NANO_HS_MIX3 := $(RUNS)/nano_hs_mix3
+HS_MIX_TEACHERS := --teacher $(MODELS)/happy_sad.int8.onnx --also-teacher $(NANO_HS_ONLINE)/model.keras --also-teacher $(NANO_ENS)/model.keras --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup
+
+happy_sad-nano-mix: happy_sad-nano-sharp
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 30 --batch-size 64 --lr 0.0005 $(HS_MIX_TEACHERS) --seed 17 --init $(NANO_HS_SHARP)/model.keras --out $(NANO_HS_MIX) --resume
+
+happy_sad-nano-mix2: happy_sad-nano-mix
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 30 --batch-size 64 --lr 0.0005 $(HS_MIX_TEACHERS) --seed 18 --init $(NANO_HS_MIX)/model.keras --out $(NANO_HS_MIX2) --resume
+
+happy_sad-nano-mix3: happy_sad-nano-mix2
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.00025 $(HS_MIX_TEACHERS) --seed 19 --init $(NANO_HS_MIX2)/model.keras --out $(NANO_HS_MIX3) --resume
+
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
 # fer7, accuracy / macro-F1 at sigma 0, 0.4, 0.5, 0.6: first cycle 64.17% .. 64.75% (0.5);
@@ -188,7 +204,7 @@ happy_sad-nano-sharp: happy_sad-nano-fm
 # as often as happy_sad (96.58% against 96.69%, `python tools/teacher_mix.py $(DATA) --classes
 # happy,sad --split Training ...`); on PublicTest it stays behind (93.86% against 94.32%).
 # Taught on sharpened faces too (sharp): 93.41%, 93.41%, 93.54%, 93.93% / 0.938 (0.6), 93.73%
-# (0.7): happy_sad-nano is sharp at sigma 0.6 (PrivateTest, reported only: fp32 93.69%, int8
+# (0.7): happy_sad-nano was sharp at sigma 0.6 until mix3 (PrivateTest, reported only: fp32 93.69%, int8
 # 93.62%, above `fer`'s 93.48% and under the tier's 94.0%). A second --sharpen cycle from sharp
 # (20 epochs, --seed 15, `../runs/nano_hs_sharp2.cmd`) peaked at 93.80% / 0.936 (0.4), a sibling
 # of sharp from fm (--seed 16, `../runs/nano_hs_sharpb.cmd`) at 93.48% (0), and the uniform
@@ -196,17 +212,21 @@ happy_sad-nano-sharp: happy_sad-nano-fm
 # --mixup as well, from sharp (30 epochs, --seed 17, `../runs/nano_hs_mix.cmd`): 93.60% / 0.935
 # at sigma 0, the best single pass at 0 of any student, but 93.28-93.48% at 0.4-0.7; a second
 # --mixup cycle from that (30 epochs, --seed 18, `../runs/nano_hs_mix2.cmd`): 93.86% / 0.937 at
-# 0 and 0.4, 93.73% and 93.80% at 0.6 and 0.7, one face under sharp: neither kept.
+# 0 and 0.4, 93.73% and 93.80% at 0.6 and 0.7, one face under sharp: neither kept. A third, at
+# half the learning rate (20 epochs, --seed 19): 93.93% / 0.9379 at sigma 0, 93.73%, 93.09%,
+# 93.48%, 93.35% at 0.4-0.7: as many faces right as sharp (93.93% / 0.9376 at 0.6), and a
+# tie on accuracy goes to the higher macro-F1, so happy_sad-nano is mix3 at sigma 0
+# (PrivateTest, reported only: fp32 93.96%, int8 93.75%, still under the tier's 94.0%).
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
-HAPPY_SAD_NANO_SIGMA ?= 0.6
+HAPPY_SAD_NANO_SIGMA ?= 0
 # --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
 # CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
-nano: fer7-nano-ens happy_sad-nano-sharp
+nano: fer7-nano-ens happy_sad-nano-mix3
 	$(EDGE_FER) export $(NANO_ENS)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
 	cp $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/fer7-nano.int8.onnx $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(MODELS)/
-	$(EDGE_FER) export $(NANO_HS_SHARP)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
+	$(EDGE_FER) export $(NANO_HS_MIX3)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
 
