@@ -43,6 +43,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weight: str = "none"  # none | balanced | sqrt
     patience: int = 0  # 0 = no early stopping
+    keep: str = "best"  # best (on the validation split) | last: the epoch a run keeps
     cv: int = 0
     repeats: int = 1
     cv_final: str = "best"  # best | refit | ensemble
@@ -498,8 +499,8 @@ def fit_one(
         if cfg.patience and state["wait"] >= cfg.patience:
             print(f"{name}: early stop, no gain for {cfg.patience} epochs", file=sys.stderr)
             break
-    best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True)
-    return best, state
+    kept = keras.saving.load_model(ckpt / f"{cfg.keep}.keras", safe_mode=True)
+    return kept, state
 
 
 def _save_atomic(model, path: Path) -> None:
@@ -536,6 +537,16 @@ def library_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def _kept_epoch(history: list[dict], keep: str) -> int:
+    """The epoch (from 1) whose weights a run keeps: the first of the most accurate on the
+    validation split, or the last; 0 for no history."""
+    if not history:
+        return 0
+    if keep == "last":
+        return len(history)
+    return int(np.argmax([h["val_accuracy"] for h in history]) + 1)
 
 
 def _validation_split(ds: Dataset) -> tuple[Dataset, Dataset, str]:
@@ -589,7 +600,8 @@ def run_training(
         "arch": cfg.arch,
         "params": int(model.count_params()),
         "epochs": len(history),
-        "best_epoch": int(np.argmax([h["val_accuracy"] for h in history]) + 1) if history else 0,
+        "best_epoch": _kept_epoch(history, "best"),
+        "kept_epoch": _kept_epoch(history, cfg.keep),
         "wall_seconds": round(wall, 1),
         "seconds_per_epoch": round(float(np.median([h["seconds"] for h in history])), 2)
         if history
@@ -615,7 +627,7 @@ def run_training(
         history,
         out / "curves.png",
         title=f"{cfg.arch} {metrics['task']}",
-        kept=metrics["best_epoch"],
+        kept=metrics["kept_epoch"],
     )
     report_split = ds.choice_split() or "all"
     if report_split in metrics["splits"]:

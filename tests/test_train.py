@@ -128,12 +128,38 @@ def test_train_writes_every_output_and_refuses_to_overwrite(trained_run, synthet
     assert m["command"].startswith("edge-fer train") and len(m["data"]["sha256"]) == 64
     assert "tensorflow" in "".join(m["versions"]) or "keras" in m["versions"]
     assert len((trained_run / "history.csv").read_text().splitlines()) == 9
+    assert m["kept_epoch"] == m["best_epoch"] and m["config"]["keep"] == "best"
+    assert _same_weights(trained_run / "model.keras", trained_run / "checkpoint" / "best.keras")
     res = CliRunner().invoke(
         app,
         train_args(str(synthetic_zip), "--out", str(trained_run), epochs=None),
     )
     assert res.exit_code == 2
     assert "exists; pass --resume" in res.output
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    import keras
+
+    wa, wb = (keras.saving.load_model(p, safe_mode=True).get_weights() for p in (a, b))
+    return all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
+
+
+def test_keep_last_keeps_the_last_epoch_whatever_the_validation_split_says(synthetic_zip, tmp_path):
+    needs_training_stack()
+    out = tmp_path / "last"
+    res = CliRunner().invoke(
+        app, train_args(str(synthetic_zip), "--keep", "last", "--out", str(out), epochs=3)
+    )
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["kept_epoch"] == 3 and m["config"]["keep"] == "last"
+    assert "--keep last" in m["command"]
+    assert _same_weights(out / "model.keras", out / "checkpoint" / "last.keras")
+    if m["best_epoch"] != 3:
+        assert not _same_weights(out / "model.keras", out / "checkpoint" / "best.keras")
+    res = CliRunner().invoke(app, train_args(str(synthetic_zip), "--keep", "first"))
+    assert res.exit_code == 2 and "--keep 'first': choose best or last" in res.output
 
 
 def test_train_bad_options_are_one_line_errors(synthetic_zip, tmp_path):

@@ -46,6 +46,12 @@ def train(
     patience: int = typer.Option(
         0, "--patience", help="Early-stop after N epochs without gain (0: off)."
     ),
+    keep: str = typer.Option(
+        "best",
+        "--keep",
+        help="The epoch the run keeps: best (most accurate on the validation split) | last. "
+        "last leaves the validation split unused by the run, for comparing runs on it.",
+    ),
     augment: bool = typer.Option(True, "--augment/--no-augment"),
     teacher: Path = typer.Option(
         None,
@@ -122,6 +128,8 @@ def train(
         raise UserError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHS)}")
     if cv_final not in ("best", "refit", "ensemble"):
         raise UserError(f"--cv-final {cv_final!r}: choose best, refit or ensemble")
+    if keep not in ("best", "last"):
+        raise UserError(f"--keep {keep!r}: choose best or last")
     if class_weight not in ("none", "balanced", "sqrt"):
         raise UserError(f"--class-weight {class_weight!r}: choose none, balanced or sqrt")
     if strategy not in ("none", "mirrored", "multiworker"):
