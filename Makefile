@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -167,11 +167,13 @@ happy_sad-nano-fm: happy_sad-nano-ens
 happy_sad-nano-sharp: happy_sad-nano-fm
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.0005 $(HS_TEACHERS) --teacher-weight 0.7 --teacher-sees augmented --sharpen --seed 14 --init $(NANO_HS_FM)/model.keras --out $(NANO_HS_SHARP) --resume
 
-# sharp continued with --mixup as well, three cycles (30, 30 and 20 epochs; the last at half the
-# learning rate), each from the one before (~55 s per epoch).
+# sharp continued with --mixup as well, three cycles (30, 30 and 20 epochs; the third at half the
+# learning rate), each from the one before, then a longer one (40 epochs) from the third (~55 s
+# per epoch).
 NANO_HS_MIX := $(RUNS)/nano_hs_mix
 NANO_HS_MIX2 := $(RUNS)/nano_hs_mix2
 NANO_HS_MIX3 := $(RUNS)/nano_hs_mix3
+NANO_HS_MIX5 := $(RUNS)/nano_hs_mix5
 
 happy_sad-nano-mix: happy_sad-nano-sharp
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 30 --batch-size 64 --lr 0.0005 $(HS_TEACHERS) --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 17 --init $(NANO_HS_SHARP)/model.keras --out $(NANO_HS_MIX) --resume
@@ -181,6 +183,9 @@ happy_sad-nano-mix2: happy_sad-nano-mix
 
 happy_sad-nano-mix3: happy_sad-nano-mix2
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 20 --batch-size 64 --lr 0.00025 $(HS_TEACHERS) --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 19 --init $(NANO_HS_MIX2)/model.keras --out $(NANO_HS_MIX3) --resume
+
+happy_sad-nano-mix5: happy_sad-nano-mix3
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 40 --batch-size 64 --lr 0.0005 $(HS_TEACHERS) --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 21 --init $(NANO_HS_MIX3)/model.keras --out $(NANO_HS_MIX5) --resume
 
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
@@ -217,20 +222,30 @@ happy_sad-nano-mix3: happy_sad-nano-mix2
 # 0 and 0.4, 93.73% and 93.80% at 0.6 and 0.7, one face under sharp: neither kept. A third, at
 # half the learning rate (20 epochs, --seed 19): 93.93% / 0.9379 at sigma 0, 93.73%, 93.09%,
 # 93.48%, 93.35% at 0.4-0.7: as many faces right as sharp (93.93% / 0.9376 at 0.6), and a
-# tie on accuracy goes to the higher macro-F1, so happy_sad-nano is mix3 at sigma 0
-# (PrivateTest, reported only: fp32 93.96%, int8 93.75%, still under the tier's 94.0%). A fourth
-# from mix3 (15 epochs, lr 2.5e-4, --seed 20, `../runs/nano_hs_mix4.cmd`): 93.93% / 0.9378 at
-# sigma 0, 93.80% at 0.7: tied on accuracy, lower macro-F1: not kept.
+# tie on accuracy goes to the higher macro-F1, so happy_sad-nano was mix3 at sigma 0 until mix5
+# (PrivateTest, reported only: fp32 93.96%, int8 93.75%). A fourth from mix3 (15 epochs, lr
+# 2.5e-4, --seed 20, `../runs/nano_hs_mix4.cmd`): 93.93% / 0.9378 at sigma 0, 93.80% at 0.7:
+# tied on accuracy, lower macro-F1: not kept. A longer one from mix3 at the full rate (mix5; 40
+# epochs, --seed 21): 94.06% / 0.939, 93.67%, 94.19%, 94.32% / 0.942, 93.93% at sigma 0, 0.4-0.7:
+# happy_sad-nano is mix5 at sigma 0.6 (PrivateTest, reported only: fp32 93.82%, int8 93.82%,
+# under the tier's 94.0%). Its model is its best epoch of 40 on PublicTest (the 12th); its last
+# scored 93.73%, as mix3's did, so much of what the cycles seem to gain is the luck of the pick.
+# mix5 continued with --teacher-other-faces as well, the teacher labelling and mixup blending the
+# other five emotions' Training faces too (20 epochs, --seed 23, `../runs/nano_hs_mixo.cmd`,
+# ~125 s per epoch): 93.60% / 0.935 at sigma 0, 93.67% at best (0.4): not kept (PrivateTest,
+# reported only: 94.09% at sigma 0; the two test splits disagree by more than these runs differ).
+# A decision threshold other than 0.5 on P(sad) gains nothing on PublicTest (mix3 fp32: 93.54%,
+# 93.93%, 93.73% at 0.45, 0.5, 0.55; `../runs/thr_eval.py`).
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
-HAPPY_SAD_NANO_SIGMA ?= 0
+HAPPY_SAD_NANO_SIGMA ?= 0.6
 # --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
 # CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
-nano: fer7-nano-ens happy_sad-nano-mix3
+nano: fer7-nano-ens happy_sad-nano-mix5
 	$(EDGE_FER) export $(NANO_ENS)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
 	cp $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/fer7-nano.int8.onnx $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(MODELS)/
-	$(EDGE_FER) export $(NANO_HS_MIX3)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
+	$(EDGE_FER) export $(NANO_HS_MIX5)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
 
