@@ -101,6 +101,7 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
             "data",
             "epochs",
             "best_epoch",
+            "kept_epoch",
             "wall_seconds",
             "seconds_per_epoch",
             "cv",

@@ -105,6 +105,7 @@ def test_card_records_parity_sizes_and_the_measured_choice(exported):
     if not kept[0]["passes"]:
         assert p["forced"] and not p["passed"]
     assert card["training"]["command"].startswith("edge-fer train")
+    assert card["training"]["kept_epoch"] == card["training"]["best_epoch"] >= 1
     assert card["export_command"].startswith("edge-fer export")
     md = (exported / "happy_sad.md").read_text()
     assert "# Model card: `happy_sad`" in md and q["chosen"] in md
