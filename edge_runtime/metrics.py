@@ -1,10 +1,12 @@
 """Classification figures from a confusion matrix (numpy only, so the runtime can evaluate).
 
 Training code uses scikit-learn for folds; these figures are checked against scikit-learn's
-in `tests/test_metrics.py`.
+and scipy's in `tests/test_metrics.py`.
 """
 
 from __future__ import annotations
+
+from math import comb
 
 import numpy as np
 
@@ -64,3 +66,18 @@ def confidence_report(
             (other_probs.max(1).astype(np.float64) >= min_confidence).mean()
         )
     return out
+
+
+def paired(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict:
+    """Two models' answers on the same faces, face by face: how many only A gets right, how
+    many only B, and the exact McNemar p-value, the chance of a split at least that uneven
+    between those faces if A and B were equally accurate."""
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    n = only_a + only_b
+    tail = sum(comb(n, k) for k in range(min(only_a, only_b) + 1))
+    return {
+        "only_a_right": only_a,
+        "only_b_right": only_b,
+        "p_value": min(1.0, 2 * tail / 2**n),
+    }

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import build_tiny_onnx_model
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import EmotionClassifier
@@ -181,3 +182,42 @@ def test_min_confidence_reports_what_answering_only_sure_faces_does(tiny_onnx_mo
         f"--min-confidence {t}: answers {100 * answered.mean():.1f}% of these faces" in res.output
         and "of the 18 faces of other classes" in res.output
     )
+
+
+def test_against_compares_two_models_face_by_face(tiny_onnx_model, ckplus, tmp_path):
+    task = ("happy", "sad")
+    rep = _evaluate(
+        "--model",
+        str(tiny_onnx_model),
+        "--against",
+        "fer7-nano",
+        "--data",
+        str(ckplus),
+        "--classes",
+        "happy,sad",
+    )
+    true, mine = _expected(tiny_onnx_model, task)
+    _, theirs = _expected("fer7-nano", task)
+    a = rep["against"]
+    assert a["model"] == "fer7-nano" and a["n"] == rep["n"] == len(true)
+    assert a["accuracy"] == pytest.approx(np.mean(theirs == true))
+    assert a["only_a_right"] == np.sum((mine == true) & (theirs != true))
+    assert a["only_b_right"] == np.sum((theirs == true) & (mine != true))
+    assert 0.0 < a["p_value"] <= 1.0
+    assert "against" not in _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
+
+    narrow = build_tiny_onnx_model(tmp_path / "hs.onnx", labels=task)
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_onnx_model),
+            "--against",
+            str(narrow),
+            "--data",
+            str(ckplus),
+        ],
+    )
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert f"--against {narrow}: it does not predict angry" in res.output

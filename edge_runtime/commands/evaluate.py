@@ -1,4 +1,5 @@
-"""`edge-fer evaluate`: accuracy, macro-F1, per-class recall, confusion of a model on a dataset.
+"""`edge-fer evaluate`: accuracy, macro-F1, per-class recall, confusion of a model on a dataset,
+and with `--against` a face-by-face comparison with another model.
 
 `.onnx` models run through onnxruntime (no TensorFlow import); `.keras` models need the
 train extra.
@@ -69,11 +70,18 @@ def evaluate(
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    against: str = typer.Option(
+        None,
+        "--against",
+        help="Also score this model (bundled name or .onnx/.keras path) on the very same faces "
+        "and compare the two face by face: how many only one of them gets right, and the "
+        "chance of a split that uneven if both were equally accurate (exact McNemar test).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
     (CK+, JAFFE, your own photos) holding some of the model's classes under common names."""
-    from edge_runtime.labels import parse_classes, task_probs
+    from edge_runtime.labels import parse_classes
     from edge_train.data import DataError, load
 
     labels, fn, kind = load_predictor(model, threads, precision)
@@ -81,12 +89,10 @@ def evaluate(
         task = parse_classes(classes) if classes else labels
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
-    outside = [c for c in task if c not in labels]
-    if outside:
-        raise UserError(
-            f"--classes: the model does not predict {', '.join(outside)} "
-            f"(it predicts {', '.join(labels)})"
-        )
+    answer = _answer_over(task, labels, fn, tta, "--classes: the model")
+    if against:
+        other, other_fn, _ = load_predictor(against, threads, precision)
+        other_answer = _answer_over(task, other, other_fn, tta, f"--against {against}: it")
     try:
         ds = load(data)
         split = split or ds.report_split()
@@ -100,11 +106,14 @@ def evaluate(
             f"{data}: none of its classes ({', '.join(counts)}) is one the model scores "
             f"({', '.join(task)})"
         )
-    answer = with_flip(fn) if tta else fn
-    if tuple(task) != tuple(labels):
-        answer = (lambda f: lambda x: task_probs(f(x), labels, task))(answer)
     probs = answer(scored.images)
     rep = scores(scored.labels, probs.argmax(1), task)
+    if against:
+        from edge_runtime.metrics import paired
+
+        pred = other_answer(scored.images).argmax(1)
+        rep["against"] = scores(scored.labels, pred, task) | {"model": str(against)}
+        rep["against"].update(paired(scored.labels, probs.argmax(1), pred))
     rep.update(
         model=str(model),
         kind=kind,
@@ -126,6 +135,24 @@ def evaluate(
         typer.echo(json.dumps(rep))
         return
     print_report(rep, labels)
+
+
+def _answer_over(
+    task: tuple[str, ...], labels: tuple[str, ...], fn: Predictor, tta: bool, who: str
+) -> Predictor:
+    """`fn` (a model's probabilities over its `labels`) as probabilities over `task`, flip
+    averaged with `tta`; UserError naming `who` when the model lacks one of the task's classes."""
+    outside = [c for c in task if c not in labels]
+    if outside:
+        raise UserError(
+            f"{who} does not predict {', '.join(outside)} (it predicts {', '.join(labels)})"
+        )
+    answer = with_flip(fn) if tta else fn
+    if tuple(task) == tuple(labels):
+        return answer
+    from edge_runtime.labels import task_probs
+
+    return lambda x: task_probs(answer(x), labels, task)
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
@@ -173,6 +200,16 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
     typer.echo("confusion (rows true, columns predicted): " + ", ".join(task))
     for lab, row in zip(task, rep["confusion"], strict=True):
         typer.echo(f"  {lab:<{width}} " + " ".join(f"{v:5d}" for v in row))
+    a = rep.get("against")
+    if a:
+        typer.echo(
+            f"against {a['model']}: accuracy {a['accuracy']:.4f}   macro-F1 {a['macro_f1']:.4f}"
+        )
+        typer.echo(
+            f"  on the same {rep['n']} faces only {rep['model']} is right on {a['only_a_right']}, "
+            f"only {a['model']} on {a['only_b_right']}: p = {a['p_value']:.3g} that two equally "
+            "accurate models split them at least that unevenly (exact McNemar)"
+        )
     c = rep.get("confidence")
     if c:
         acc = c["answered_accuracy"]
