@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from edge_runtime.cpu import cpu_info, int8_dot_products, isa_class
 from edge_runtime.errors import brief
+from edge_runtime.measured import recalled
 from edge_runtime.model_info import ModelError, ModelInfo
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -49,13 +50,13 @@ def choose_precision(
     requested: str,
     available: list[str] | tuple[str, ...],
     flags: list[str] | None = None,
-    measured: dict | None = None,
+    measured: Sequence[dict] = (),
 ) -> tuple[str, str]:
-    """(precision, why) among the `available` ones. `auto` follows the model card where it
-    timed both precisions on this very CPU (`measured`: the card's export timing, `cpu` with
-    its `model` and `flags`, `int8_ms`, `fp32_ms`): int8 if it was MEASURED_GAIN faster there,
-    else fp32. Elsewhere int8 where the CPU has int8 dot products (edge_runtime.cpu; `flags`
-    default to this machine's), else fp32."""
+    """(precision, why) among the `available` ones. `auto` follows the first of `measured`
+    (timings of int8 against fp32: `cpu` with its `model` and `flags`, `int8_ms`, `fp32_ms`,
+    `where`) made on this very CPU: int8 if it was MEASURED_GAIN faster there, else fp32.
+    Without one, int8 where the CPU has int8 dot products (edge_runtime.cpu; `flags` default
+    to this machine's), else fp32."""
     if requested not in PRECISIONS:
         raise ModelError(f"unknown precision {requested!r}; choose {', '.join(PRECISIONS)}")
     have = [p for p in PRECISIONS[1:] if p in available]
@@ -67,15 +68,20 @@ def choose_precision(
         return have[0], "the only precision shipped"
     cls = isa_class(flags)
     here = cpu_info() if flags is None else {"flags": list(flags)}
-    cpu = (measured or {}).get("cpu") or {}
-    same_cpu = sorted(cpu.get("flags", [])) == sorted(here["flags"]) and (
-        flags is not None or cpu.get("model") == here.get("model")
-    )
-    if measured and same_cpu:
-        times = f"{measured['int8_ms']:.3f} ms vs fp32 {measured['fp32_ms']:.3f} ms"
-        if measured["int8_ms"] < measured["fp32_ms"] * (1 - MEASURED_GAIN):
-            return "int8", f"int8 was measured faster on this CPU ({cls}) at export: {times}"
-        return "fp32", f"int8 was measured no faster on this CPU ({cls}) at export: {times}"
+
+    def on_this_cpu(m: dict) -> bool:
+        cpu = m.get("cpu") or {}
+        return sorted(cpu.get("flags", [])) == sorted(here["flags"]) and (
+            flags is not None or cpu.get("model") == here.get("model")
+        )
+
+    m = next((m for m in measured if on_this_cpu(m)), None)
+    if m:
+        times = f"{m['int8_ms']:.3f} ms vs fp32 {m['fp32_ms']:.3f} ms"
+        where = m.get("where", "at export")
+        if m["int8_ms"] < m["fp32_ms"] * (1 - MEASURED_GAIN):
+            return "int8", f"int8 was measured faster on this CPU ({cls}) {where}: {times}"
+        return "fp32", f"int8 was measured no faster on this CPU ({cls}) {where}: {times}"
     if int8_dot_products(flags):
         return "int8", f"this CPU ({cls}) has int8 dot-product instructions"
     return "fp32", f"this CPU ({cls}) has no int8 dot-product instruction"
@@ -110,7 +116,7 @@ def resolve_model(
         known = ", ".join(bundled_models()) or "none installed"
         raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
     card = card_beside(MODELS_DIR / f"{name}.onnx")
-    measured = export_timing(card) if card else None
+    measured = [m for m in (recalled(name, files), export_timing(card)) if m]
     try:
         chosen, why = choose_precision(precision, tuple(files), measured=measured)
     except ModelError as e:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
+from edge_runtime.cache import cache_dir
 from edge_runtime.errors import EdgeFerError
 from edge_runtime.labels import FER2013_LABELS, canonical_label
 from edge_runtime.preprocess import FACE_SIZE, to_face_input
@@ -288,12 +289,6 @@ def _zip_entries(zf: zipfile.ZipFile, path: Path, problem: _Problems):
 
 
 # ---- caching -------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Where decoded datasets are cached: $EDGE_FER_CACHE, else ~/.cache/edge-fer."""
-    env = os.environ.get("EDGE_FER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "edge-fer"
 
 
 def _fingerprint(path: Path) -> str:

@@ -15,6 +15,17 @@ SAMPLES = SHARED / "samples"
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
+@pytest.fixture(autouse=True)
+def precision_record(tmp_path_factory, monkeypatch) -> Path:
+    """Where `edge-fer models --time` records its timings during a test: a fresh file, so that
+    a record on the machine running the tests never changes what `--precision auto` picks."""
+    import edge_runtime.measured as measured
+
+    path = tmp_path_factory.mktemp("record") / "precision.json"
+    monkeypatch.setattr(measured, "record_path", lambda: path)
+    return path
+
+
 def build_tiny_onnx_model(
     path: Path, labels: tuple[str, ...] = FER7, layout: str = "NCHW", face_margin: float = 0.0
 ) -> Path:

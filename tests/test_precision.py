@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 import edge_runtime.classifier as classifier
 import edge_runtime.cpu as cpu
+import edge_runtime.measured as measured
 from edge_runtime.cli import app
 from edge_runtime.model_info import ModelError
 
@@ -63,21 +65,23 @@ def test_a_card_timed_on_this_very_cpu_decides_over_the_cpus_class():
     faster (within MEASURED_GAIN), even on a CPU with int8 dot products: same speed, and fp32
     is never the less accurate. A card timed on another CPU leaves the class to decide."""
     timed = {"cpu": {"model": "x", "flags": list(X86_VNNI)}, "int8_ms": 0.152, "fp32_ms": 0.153}
-    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_VNNI, timed)
+    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_VNNI, [timed])
     assert got == "fp32" and "measured no faster on this CPU" in why and "0.152 ms" in why
     faster = {**timed, "int8_ms": 0.153 * (1 - classifier.MEASURED_GAIN) - 0.001}
-    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_VNNI, faster)[0] == "int8"
-    assert classifier.choose_precision("auto", ("int8", "fp32"), PI5, timed)[0] == "int8"
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_VNNI, [faster])[0] == "int8"
+    assert classifier.choose_precision("auto", ("int8", "fp32"), PI5, [timed])[0] == "int8"
 
 
 def test_auto_also_takes_int8_where_it_was_measured_faster_on_this_very_cpu():
     faster = {"cpu": {"model": "x", "flags": list(X86_AVX2)}, "int8_ms": 1.0, "fp32_ms": 1.2}
-    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, faster)
+    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, [faster])
     assert got == "int8" and "measured faster on this CPU" in why and "1.000 ms" in why
     slower = {**faster, "int8_ms": 1.5}
-    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, slower)[0] == "fp32"
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, [slower])[0] == "fp32"
     elsewhere = {**faster, "cpu": {"model": "x", "flags": list(X86_VNNI)}}  # another CPU
-    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, elsewhere)[0] == ("fp32")
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, [elsewhere])[0] == (
+        "fp32"
+    )
     card = {
         "quantization": {
             "cpu": faster["cpu"],
@@ -157,3 +161,58 @@ def test_the_card_beside_a_file_is_read_whatever_its_precision_and_garbage_is_no
     for garbage in ("[1, 2]", "not json"):
         (tmp_path / "m.card.json").write_text(garbage)
         assert classifier.card_beside(tmp_path / "m.onnx") == {}
+
+
+def test_the_first_measurement_on_this_cpu_decides():
+    here = {"cpu": {"model": "x", "flags": list(X86_AVX2)}, "where": "by `edge-fer models --time`"}
+    slower, faster = (
+        {**here, "int8_ms": 1.5, "fp32_ms": 1.2},
+        {**here, "int8_ms": 1.0, "fp32_ms": 1.2},
+    )
+    elsewhere = {**faster, "cpu": {"model": "x", "flags": list(X86_VNNI)}}
+    got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, [slower, faster])
+    assert got == "fp32" and "no faster on this CPU (avx2) by `edge-fer models --time`" in why
+    measured = [elsewhere, faster, slower]
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, measured)[0] == "int8"
+
+
+def _record(path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data["tiny"].update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_models_time_records_a_timing_here_that_auto_then_follows(
+    both_precisions, precision_record
+):
+    res = CliRunner().invoke(app, ["models", "--time"])
+    assert res.exit_code == 0, res.output
+    assert f"recorded in {precision_record}" in res.output.splitlines()[0]
+    entry = json.loads(precision_record.read_text())["tiny"]
+    assert entry["cpu"] == cpu.cpu_info() and entry["int8_ms"] > 0 and entry["fp32_ms"] > 0
+    assert "by `edge-fer models --time`" in res.output.split("precision auto:\n")[1]
+
+    _record(precision_record, int8_ms=1.0, fp32_ms=2.0)
+    clf = classifier.EmotionClassifier("tiny")
+    assert clf.precision == "int8" and "measured faster on this CPU" in clf.precision_reason
+    _record(precision_record, int8_ms=2.0, fp32_ms=1.0)
+    assert classifier.EmotionClassifier("tiny").precision == "fp32"
+    assert classifier.EmotionClassifier("tiny", precision="int8").precision == "int8"
+
+    (both_precisions / "tiny.fp32.onnx").write_bytes(
+        (both_precisions / "tiny.int8.onnx").read_bytes() + b"\0"
+    )  # a new file: what was timed no longer applies
+    assert "models --time" not in classifier.EmotionClassifier("tiny").precision_reason
+    precision_record.write_text("{not json")
+    assert "models --time" not in classifier.EmotionClassifier("tiny").precision_reason
+
+
+def test_models_time_where_it_cannot_record_is_one_line(
+    both_precisions, precision_record, monkeypatch
+):
+    blocker = precision_record.parent / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(measured, "record_path", lambda: blocker / "precision.json")
+    res = CliRunner().invoke(app, ["models", "--time"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"cannot record the timing in {blocker / 'precision.json'}" in res.output

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import typer
 
+from edge_runtime import measured
 from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_models, card_beside
+from edge_runtime.commands.common import UserError
 from edge_runtime.cpu import cpu_info
+from edge_runtime.errors import brief
+from edge_runtime.timing import interleaved
+
+TIME_RUNS = 300
 
 
 def _describe(clf: EmotionClassifier) -> dict:
@@ -50,8 +58,51 @@ def _latency(card: dict, precision: str) -> str:
     return f"{ms:.2f} ms ({where})"
 
 
+def _time_here(found: dict[str, Path], err: bool) -> None:
+    """Time int8 against fp32 for each bundled model that ships both, batch 1, one thread,
+    interleaved as export times them, and remember it for `--precision auto` here (reported
+    on stderr when `err`)."""
+    try:
+        target = measured.record_path()
+    except RuntimeError as e:  # no home folder
+        raise UserError(
+            f"--time: nowhere to record the timing ({brief(e)}); set EDGE_FER_CACHE"
+        ) from None
+    here = cpu_info()
+    face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    both = [n for n in found if set(bundled_files(n)) == {"int8", "fp32"}]
+    if not both:
+        typer.echo("--time: no bundled model ships both int8 and fp32; nothing to time", err=err)
+    for name in both:
+        files = bundled_files(name)
+        clfs = {p: EmotionClassifier(f, threads=1) for p, f in files.items()}
+        batch = {p: c.prepare(face) for p, c in clfs.items()}
+        timed = interleaved(
+            {p: (lambda c=c, x=batch[p]: c.infer(x)) for p, c in clfs.items()},
+            runs=TIME_RUNS,
+            warmup=30,
+        )
+        ms = {p: t["p50_ms"] for p, t in timed.items()}
+        try:
+            measured.remember(name, files, here, ms["int8"], ms["fp32"])
+        except OSError as e:
+            raise UserError(f"cannot record the timing in {target}: {brief(e)}") from None
+        typer.echo(
+            f"{name}: int8 {ms['int8']:.3f} ms, fp32 {ms['fp32']:.3f} ms (p50 of {TIME_RUNS}, "
+            f"batch 1, one thread), recorded in {target}",
+            err=err,
+        )
+
+
 def models(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model."),
+    time_here: bool = typer.Option(
+        False,
+        "--time",
+        help="First time int8 against fp32 for each bundled model that ships both, on this "
+        "CPU, and remember it: --precision auto then follows that measurement on this machine "
+        "(over the card's and the CPU flags). Takes a few seconds.",
+    ),
 ) -> None:
     """List the bundled models: task, the precision --precision auto runs here and why,
     size, parameters, MACs per face, PrivateTest accuracy and the latency on the card."""
@@ -59,6 +110,8 @@ def models(
     if not found:
         typer.echo("no bundled model is installed", err=True)
         return
+    if time_here:
+        _time_here(found, err=as_json)
     cpu = cpu_info()
     rows: list[list[str]] = []
     reasons: dict[str, list[str]] = {}
