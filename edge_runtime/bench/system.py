@@ -79,8 +79,8 @@ def system_lines(system: dict) -> list[str]:
         f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}; "
         f"class {cpu.get('isa_class', '?')}: `--precision auto` runs "
         f"{'int8' if int8_dot_products(cpu['flags']) else 'fp32'} where a model ships "
-        "both (int8 only with int8 dot-product instructions, unless its card timed both on "
-        "this very CPU)",
+        "both (int8 only with int8 dot-product instructions, unless both were timed on this "
+        "very CPU: by its card or by `edge-fer models --time`)",
         f"- OS: {system['os']} ({system['machine']})",
         f"- Versions: {libs}",
         f"- onnxruntime: {o['provider']} (available: {', '.join(o['available_providers'])}), "
