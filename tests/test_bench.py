@@ -23,7 +23,7 @@ from edge_runtime.bench.engine import REQUIRED_KEYS
 from edge_runtime.bench.progress import Progress
 from edge_runtime.bench.report import parse_files_table
 from edge_runtime.bench.system import cpu_info
-from edge_runtime.classifier import bundled_models
+from edge_runtime.classifier import bundled_files, bundled_models, resolve_model
 from edge_runtime.cli import app
 from edge_runtime.timing import interleaved
 from edge_train.bench_plots import pareto_front
@@ -105,6 +105,12 @@ def test_every_output_file_exists_with_sane_values(full_run, tiny_pair):
     assert doc["schema"] == "edge-fer-bench/1"
     assert doc["command"].startswith("edge-fer bench ") and "--video-passes 1" in doc["command"]
     assert doc["system"]["cpu"]["logical_cores"] >= 1
+    for name, files in ((n, bundled_files(n)) for n in bundled_models()):
+        auto = doc["system"]["auto_precision"].get(name)
+        if set(files) == {"int8", "fp32"}:  # the very choice a run makes here, and why
+            assert auto == dict(zip(("precision", "why"), resolve_model(name)[1:], strict=True))
+        else:
+            assert auto is None
     assert {"python", "numpy", "onnxruntime", "opencv"} <= set(doc["system"]["versions"])
     lat = [r for r in doc["rows"] if r["kind"] == "latency"]
     # every model x format x threads x batch, exactly once
@@ -141,6 +147,7 @@ def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
         "```sh\nedge-fer bench ",
         "## System",
         "- CPU: ",
+        "`--precision auto` here: ",
         "## Method",
         "interleaved rounds",
         "![pareto.png](pareto.png)",

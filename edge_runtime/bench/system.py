@@ -46,12 +46,27 @@ def load_average() -> list[float] | None:
         return None
 
 
+def auto_precisions() -> dict[str, dict[str, str]]:
+    """What `--precision auto` runs here for each bundled model shipping both precisions, and
+    why."""
+    from edge_runtime.classifier import bundled_files, bundled_models, resolve_model
+
+    out = {}
+    for name in bundled_models():
+        if set(bundled_files(name)) == {"int8", "fp32"}:
+            _, precision, why = resolve_model(name)
+            out[name] = {"precision": precision, "why": why}
+    return out
+
+
 def system_info() -> dict:
-    """The whole system block: CPU, OS, versions, onnxruntime settings, load, date."""
+    """The whole system block: CPU, OS, versions, onnxruntime settings, what `--precision
+    auto` runs, load, date."""
     import onnxruntime as ort
 
     return {
         "cpu": cpu_info(),
+        "auto_precision": auto_precisions(),
         "os": platform.platform(),
         "machine": platform.machine(),
         "versions": versions(),
@@ -74,13 +89,22 @@ def system_lines(system: dict) -> list[str]:
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
     load = system.get("load_average_start")
     end = system.get("load_average_end")
+    auto = system.get("auto_precision")
+    if auto is None:  # results recorded before the block named each model's choice
+        auto_text = (
+            f"`--precision auto` runs {'int8' if int8_dot_products(cpu['flags']) else 'fp32'} "
+            "where a model ships both (int8 only with int8 dot-product instructions, unless "
+            "its card timed both on this very CPU)"
+        )
+    else:
+        auto_text = "`--precision auto` here: " + (
+            "; ".join(f"{n} {a['precision']} ({a['why']})" for n, a in auto.items())
+            or "no bundled model ships both precisions"
+        )
     lines = [
         f"- CPU: {cpu['model']}, {cpu['logical_cores']} logical cores "
         f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}; "
-        f"class {cpu.get('isa_class', '?')}: `--precision auto` runs "
-        f"{'int8' if int8_dot_products(cpu['flags']) else 'fp32'} where a model ships "
-        "both (int8 only with int8 dot-product instructions, unless both were timed on this "
-        "very CPU: by its card or by `edge-fer models --time`)",
+        f"class {cpu.get('isa_class', '?')}; {auto_text}",
         f"- OS: {system['os']} ({system['machine']})",
         f"- Versions: {libs}",
         f"- onnxruntime: {o['provider']} (available: {', '.join(o['available_providers'])}), "
