@@ -142,12 +142,14 @@ def test_markdown_table_on_stdout_and_results_page(full_run, tiny_pair):
     out, res = full_run
     assert "| model | format | CPU class | threads | batch | p50 ms |" in res.stdout
     assert "## Video pipeline" in res.stdout and "tracking with a full detection" in res.stdout
+    both = [n for n in bundled_models() if set(bundled_files(n)) == {"int8", "fp32"}]
+    auto = [line for line in res.stdout.splitlines() if line.startswith("`--precision auto`")]
+    assert len(auto) == (1 if both else 0) and all(f"{n} runs " in auto[0] for n in both)
     page = (out / "results.md").read_text()
     for part in (
         "```sh\nedge-fer bench ",
         "## System",
         "- CPU: ",
-        "`--precision auto` here: ",
         "## Method",
         "interleaved rounds",
         "![pareto.png](pareto.png)",

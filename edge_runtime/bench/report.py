@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge_runtime.bench.engine import BenchResult
 from edge_runtime.bench.models import FORMAT_ORDER
-from edge_runtime.bench.system import system_lines
+from edge_runtime.bench.system import auto_line, system_lines
 from edge_runtime.classifier import MODELS_DIR
 from edge_runtime.portable import portable_path
 from edge_runtime.results import STAGES
@@ -172,6 +172,9 @@ def markdown_tables(result: BenchResult) -> str:
         "",
         *table(sorted(result.latency_rows(), key=row_order), LATENCY_COLUMNS),
     ]
+    auto = auto_line(result.system)
+    if auto:
+        out += ["", auto]
     if result.arm:
         out += ["", *arm_lines(result.arm)]
     video = result.video_rows()

@@ -83,28 +83,34 @@ def system_info() -> dict:
     }
 
 
+def auto_line(system: dict) -> str | None:
+    """What `--precision auto` runs on the machine of `system` for each bundled model that
+    ships both precisions, and why; None where the results do not say."""
+    auto = system.get("auto_precision")
+    if not auto:
+        return None
+    return "`--precision auto` on this CPU: " + "; ".join(
+        f"{name} runs {a['precision']} ({a['why']})" for name, a in auto.items()
+    )
+
+
 def system_lines(system: dict) -> list[str]:
     """The system block as Markdown bullet lines."""
     cpu, v, o = system["cpu"], system["versions"], system["onnxruntime"]
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
     load = system.get("load_average_start")
     end = system.get("load_average_end")
-    auto = system.get("auto_precision")
-    if auto is None:  # results recorded before the block named each model's choice
+    auto_text = ""
+    if "auto_precision" not in system:  # results recorded before the tables named each choice
         auto_text = (
-            f"`--precision auto` runs {'int8' if int8_dot_products(cpu['flags']) else 'fp32'} "
+            f": `--precision auto` runs {'int8' if int8_dot_products(cpu['flags']) else 'fp32'} "
             "where a model ships both (int8 only with int8 dot-product instructions, unless "
             "its card timed both on this very CPU)"
-        )
-    else:
-        auto_text = "`--precision auto` here: " + (
-            "; ".join(f"{n} {a['precision']} ({a['why']})" for n, a in auto.items())
-            or "no bundled model ships both precisions"
         )
     lines = [
         f"- CPU: {cpu['model']}, {cpu['logical_cores']} logical cores "
         f"({cpu['usable_cores']} usable); flags: {', '.join(cpu['flags']) or 'none detected'}; "
-        f"class {cpu.get('isa_class', '?')}; {auto_text}",
+        f"class {cpu.get('isa_class', '?')}{auto_text}",
         f"- OS: {system['os']} ({system['machine']})",
         f"- Versions: {libs}",
         f"- onnxruntime: {o['provider']} (available: {', '.join(o['available_providers'])}), "
