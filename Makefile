@@ -238,6 +238,16 @@ happy_sad-nano-mix5: happy_sad-nano-mix3
 # reported only: 94.09% at sigma 0; the two test splits disagree by more than these runs differ).
 # A decision threshold other than 0.5 on P(sad) gains nothing on PublicTest (mix3 fp32: 93.54%,
 # 93.93%, 93.73% at 0.45, 0.5, 0.55; `../runs/thr_eval.py`).
+# mix5 continued 80 epochs at lr 5e-4 keeping its last epoch (`train --keep last`, --seed 24,
+# `../runs/nano_hs_long.cmd`): 93.73% at sigma 0-0.5, 93.86% (0.6), 93.93% / 0.9375 (0.7), under
+# mix5's 94.32%: not kept (its run's final report printed PrivateTest 94.16% at sigma 0, used for
+# nothing). Its last epoch scored on PublicTest what mix5's and mix3's last epochs scored
+# (93.73%): the lineage has been level there since mix3. Weight averages of mix5 with mixo, and
+# of mix3, mix5 and mixo, peaked at 93.93% and 93.80% (0.4); flip averaging, which would double
+# the MACs, gives mix5 94.12% (its export at 0.6): none kept. mix5 cannot be told from its
+# teacher on either split (`edge-fer evaluate --against happy_sad` on its export): PublicTest
+# 94.32% each, each right on 26 faces the other misses; PrivateTest (reported only) 93.82%
+# against 94.23%, 24 faces against 30, exact McNemar p = 0.50.
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
