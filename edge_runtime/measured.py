@@ -10,6 +10,8 @@ import os
 import time
 from pathlib import Path
 
+import onnxruntime as ort
+
 from edge_runtime.cache import cache_dir
 
 WHERE = "by `edge-fer models --time`"
@@ -37,10 +39,13 @@ def _records() -> dict:
 
 def recalled(name: str, files: dict[str, Path]) -> dict | None:
     """What `remember` recorded here for the bundled model `name` with exactly these files
-    (`choose_precision`'s measurement: `cpu`, `int8_ms`, `fp32_ms`, `where`), or None: none
-    recorded, the files changed since, or the record is unreadable."""
+    and this onnxruntime (`choose_precision`'s measurement: `cpu`, `int8_ms`, `fp32_ms`,
+    `where`), or None: none recorded, the files or onnxruntime changed since, or the record
+    is unreadable."""
     entry = _records().get(name)
-    if not isinstance(entry, dict) or entry.get("files") != _digest(files):
+    if not isinstance(entry, dict) or entry.get("onnxruntime") != ort.__version__:
+        return None
+    if entry.get("files") != _digest(files):
         return None
     try:
         return {
@@ -59,6 +64,7 @@ def remember(name: str, files: dict[str, Path], cpu: dict, int8_ms: float, fp32_
     data = _records()
     data[name] = {
         "files": _digest(files),
+        "onnxruntime": ort.__version__,
         "cpu": cpu,
         "int8_ms": int8_ms,
         "fp32_ms": fp32_ms,

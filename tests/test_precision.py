@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import onnxruntime as ort
 import pytest
 from conftest import build_tiny_onnx_model
 from typer.testing import CliRunner
@@ -199,6 +200,10 @@ def test_models_time_records_a_timing_here_that_auto_then_follows(
     assert classifier.EmotionClassifier("tiny").precision == "fp32"
     assert classifier.EmotionClassifier("tiny", precision="int8").precision == "int8"
 
+    _record(precision_record, onnxruntime="0.0.1")  # timed under another onnxruntime
+    assert "models --time" not in classifier.EmotionClassifier("tiny").precision_reason
+    _record(precision_record, onnxruntime=ort.__version__)
+    assert "models --time" in classifier.EmotionClassifier("tiny").precision_reason
     (both_precisions / "tiny.fp32.onnx").write_bytes(
         (both_precisions / "tiny.int8.onnx").read_bytes() + b"\0"
     )  # a new file: what was timed no longer applies
