@@ -248,6 +248,12 @@ happy_sad-nano-mix5: happy_sad-nano-mix3
 # teacher on either split (`edge-fer evaluate --against happy_sad` on its export): PublicTest
 # 94.32% each, each right on 26 faces the other misses; PrivateTest (reported only) 93.82%
 # against 94.23%, 24 faces against 30, exact McNemar p = 0.50.
+# A fresh happy/sad head on nano_ens taught by happy_sad and mix5 (the pair scores 94.57% on
+# PublicTest as a mean), --sharpen --mixup from the start, 45 epochs at lr 1e-3, --keep last
+# (--seed 25, `../runs/nano_hs_ba.cmd`): 93.60% / 0.9345 at best (0.4, 0.7): not kept (its
+# run's final report printed PrivateTest 93.96% at sigma 0, used for nothing). Next, started:
+# the same pair's answers alone (--teacher-weight 1.0) for 240 epochs, a long, consistent
+# distillation (`../runs/nano_hs_patient.cmd`, ~3.7 h, resumable).
 # Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
 # tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
 FER7_NANO_SIGMA ?= 0.6
