@@ -173,8 +173,8 @@ def test_the_first_measurement_on_this_cpu_decides():
     elsewhere = {**faster, "cpu": {"model": "x", "flags": list(X86_VNNI)}}
     got, why = classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, [slower, faster])
     assert got == "fp32" and "no faster on this CPU (avx2) by `edge-fer models --time`" in why
-    measured = [elsewhere, faster, slower]
-    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, measured)[0] == "int8"
+    timings = [elsewhere, faster, slower]
+    assert classifier.choose_precision("auto", ("int8", "fp32"), X86_AVX2, timings)[0] == "int8"
 
 
 def _record(path, **changes) -> None:
