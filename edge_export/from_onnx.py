@@ -5,7 +5,10 @@ file and its card (kept in git history, say) hold everything the run's `model.ke
 `metrics.json` need: the weights, the architecture, the labels and the training record. The
 rebuilt model is checked against the ONNX file before it is written.
 
-    python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR
+    python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR [DATA]
+
+DATA (the dataset the run trained on) gives the batch norms the statistics the export dropped;
+pass it when the rebuilt run is to be trained on.
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ class RebuildError(EdgeFerError):
     """An ONNX file whose weights do not fit the architecture its card names."""
 
 
+def _attr(node, name: str, default: int) -> int:
+    return next((a.i for a in node.attribute if a.name == name), default)
+
+
 def onnx_layers(proto) -> list[list[np.ndarray]]:
     """The weights of each Conv and MatMul(+Add) of the graph, in graph order, as Keras holds
-    them (HWIO kernels). A flip-TTA graph runs the network twice on the same initializers;
-    each is taken once."""
+    them: [kernel (HWIO, or HWC1 for a depthwise conv), scale, shift], where scale and shift are
+    the batch norm that follows (1 and the folded bias where tf2onnx folded it into the conv).
+    A flip-TTA graph runs the network twice on the same initializers; each is taken once."""
     from onnx import numpy_helper
 
     weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
@@ -39,34 +47,39 @@ def onnx_layers(proto) -> list[list[np.ndarray]]:
         if kernel is None or node.input[1] in seen:
             continue
         seen.add(node.input[1])
+        after = nodes[i + 1 : i + 3]
         # tf2onnx drops a bias of zeros
         bias = np.zeros(kernel.shape[0 if node.op_type == "Conv" else 1], kernel.dtype)
+        scale = np.ones_like(bias)
         if node.op_type == "Conv":
             if len(node.input) > 2:
                 bias = weights[node.input[2]]
-            layers.append([kernel.transpose(2, 3, 1, 0), bias])
-        else:
-            nxt = nodes[i + 1] if i + 1 < len(nodes) else None
-            if nxt is not None and nxt.op_type == "Add" and nxt.input[1] in weights:
-                bias = weights[nxt.input[1]]
-            layers.append([kernel, bias])
+            depthwise = _attr(node, "group", 1) == kernel.shape[0] > 1 and kernel.shape[1] == 1
+            kernel = kernel.transpose(2, 3, 0, 1) if depthwise else kernel.transpose(2, 3, 1, 0)
+            # a depthwise conv's batch norm stays a Mul and an Add of per-channel constants
+            ops = [n.op_type for n in after]
+            if depthwise and ops == ["Mul", "Add"] and all(n.input[1] in weights for n in after):
+                scale = weights[after[0].input[1]].reshape(-1)
+                bias = weights[after[1].input[1]].reshape(-1)
+        elif after and after[0].op_type == "Add" and after[0].input[1] in weights:
+            bias = weights[after[0].input[1]]
+        layers.append([kernel, scale, bias])
     return layers
 
 
 def _assign(model, layers: list[list[np.ndarray]], source: str) -> None:
-    """Set the Conv2D and Dense weights of `model`. A convolution followed by batch norm was
-    folded into one Conv at export: the conv takes the folded kernel and the batch norm becomes
-    the identity plus the folded bias."""
+    """Set the convolution and Dense weights of `model`. A convolution followed by batch norm
+    gives the batch norm the scale and shift that the export folded or kept (mean 0, variance 1)."""
     import keras
 
-    weighted = (keras.layers.Conv2D, keras.layers.Dense)
+    weighted = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
     targets = [layer for layer in model.layers if isinstance(layer, weighted)]
     if len(targets) != len(layers):
         raise RebuildError(
             f"{source}: {len(layers)} weighted layers, but {model.name} has {len(targets)}"
         )
     following = {id(a): b for a, b in zip(model.layers, model.layers[1:], strict=False)}
-    for layer, (kernel, bias) in zip(targets, layers, strict=True):
+    for layer, (kernel, scale, shift) in zip(targets, layers, strict=True):
         if tuple(layer.kernel.shape) != kernel.shape:
             raise RebuildError(
                 f"{source}: {layer.name} has kernel {tuple(layer.kernel.shape)}, the file "
@@ -75,21 +88,57 @@ def _assign(model, layers: list[list[np.ndarray]], source: str) -> None:
         norm = following.get(id(layer))
         if isinstance(norm, keras.layers.BatchNormalization):
             layer.set_weights([kernel])
-            ones = np.ones_like(bias)
-            var = ones - norm.epsilon
-            norm.set_weights([ones, bias, np.zeros_like(bias), var])
+            var = np.ones_like(shift) - norm.epsilon
+            norm.set_weights([scale, shift, np.zeros_like(shift), var])
         else:
-            layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
+            layer.set_weights([kernel, shift] if layer.use_bias else [kernel])
 
 
-def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
+def calibrate_norms(model, faces: np.ndarray, batch_size: int = 256) -> None:
+    """Give each batch norm the mean and variance of its input over `faces`, rescaling its
+    scale and shift so that at inference it computes what it did before. The export keeps no
+    statistics; without them a batch norm in training mode normalises by the batch's own and
+    the network falls apart (a rebuilt fer7-nano: 66% on PublicTest at inference, 24% in
+    training mode), so training on from the rebuilt model would first undo it."""
+    import keras
+
+    from edge_train.run_dir import as_input
+
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return
+    probe = keras.Model(model.inputs, [norm.input for norm in norms])
+    sums = [0.0] * len(norms)
+    squares = [0.0] * len(norms)
+    for i in range(0, len(faces), batch_size):
+        outs = probe(as_input(faces[i : i + batch_size]), training=False)
+        for k, out in enumerate(outs):
+            x = np.asarray(out, np.float64).reshape(-1, out.shape[-1])
+            sums[k] = sums[k] + x.sum(0)
+            squares[k] = squares[k] + (x * x).sum(0)
+    for k, norm in enumerate(norms):
+        n = len(faces) * np.prod(probe.outputs[k].shape[1:-1])
+        mean = sums[k] / n
+        var = np.maximum(squares[k] / n - mean * mean, 0.0)
+        scale, shift, old_mean, old_var = (w.astype(np.float64) for w in norm.get_weights())
+        gain = scale / np.sqrt(old_var + norm.epsilon)  # what the norm multiplies its input by
+        offset = shift - old_mean * gain
+        std = np.sqrt(var + norm.epsilon)
+        norm.set_weights(
+            [w.astype(np.float32) for w in (gain * std, offset + gain * mean, mean, var)]
+        )
+
+
+def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tuple[object, float]:
     """The Keras model of `card["arch"]` holding the weights of the fp32 file `onnx_path`, and
     the largest difference of their probabilities (flip-averaged when the card says so) on
-    random images, which must be float rounding only."""
+    random images, which must be float rounding only. With `faces` (uint8 [N, 48, 48], as the
+    network was trained on), its batch norms get their statistics (`calibrate_norms`)."""
     import onnx
     import onnxruntime as ort
 
     from edge_export.pipeline import ExportOptions
+    from edge_export.smoothing import kernel, smooth
     from edge_train.archs import ARCHS, build
     from edge_train.run_dir import predict
 
@@ -99,12 +148,21 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
         raise RebuildError(f"{onnx_path}: unknown architecture {card['arch']!r} in its card")
     labels = card["labels"]
     model = build(card["arch"], len(labels), augment=True, seed=0)
-    _assign(model, onnx_layers(onnx.load(str(onnx_path))), str(onnx_path))
+    layers = onnx_layers(onnx.load(str(onnx_path)))
+    sigma = float(card.get("smooth_sigma") or 0.0)
+    if sigma > 0:
+        # the export's input smoothing is the graph's first Conv; the trained network never had it
+        first = layers.pop(0)[0] if layers else None
+        if first is None or not np.allclose(first[:, :, 0, 0], kernel(sigma), atol=1e-6):
+            raise RebuildError(f"{onnx_path}: no smoothing of sigma {sigma} at its input")
+    _assign(model, layers, str(onnx_path))
+    if faces is not None:
+        calibrate_norms(model, faces)
 
     images = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
-    keras_probs = predict(model, images)
+    keras_probs = predict(model, smooth(images, sigma))
     if card.get("flip_tta"):
-        keras_probs = (keras_probs + predict(model, images[:, :, ::-1])) / 2.0
+        keras_probs = (keras_probs + predict(model, smooth(images[:, :, ::-1], sigma))) / 2.0
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_probs = sess.run(None, {sess.get_inputs()[0].name: images[:, None].astype(np.float32)})[0]
     diff = float(np.abs(keras_probs - onnx_probs).max())
@@ -115,8 +173,10 @@ def rebuild(onnx_path: Path, card: dict) -> tuple[object, float]:
     return model, diff
 
 
-def write_run(onnx_path: Path, card_path: Path, run_dir: Path) -> float:
-    """Write RUN_DIR/model.keras and RUN_DIR/metrics.json; return the checked max |dp|."""
+def write_run(onnx_path: Path, card_path: Path, run_dir: Path, data: Path | None = None) -> float:
+    """Write RUN_DIR/model.keras and RUN_DIR/metrics.json; return the checked max |dp|. With
+    `data` (a dataset `edge-fer train` reads), the batch norms take their statistics from up to
+    4,096 of its Training faces, so that the rebuilt run can be trained on (`train --init`)."""
     card = json.loads(Path(card_path).read_text())
     missing = [k for k in ("task", "labels", "arch", "training") if k not in card]
     if missing:
@@ -126,14 +186,27 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path) -> float:
     run_dir = Path(run_dir)
     if (run_dir / "model.keras").exists():
         raise RebuildError(f"{run_dir}/model.keras exists; not overwritten")
-    model, diff = rebuild(Path(onnx_path), card)
+    faces, statistics = None, None
+    if data is not None:
+        from edge_train.data import load
+
+        train = load(data).split("Training").images
+        pick = np.random.default_rng(0).permutation(len(train))[:4096]
+        faces = train[np.sort(pick)]
+        statistics = f"{len(faces)} Training faces of {data}"
+    model, diff = rebuild(Path(onnx_path), card, faces)
     metrics = {
         "task": card["task"],
         "labels": card["labels"],
         "arch": card["arch"],
         "params": int(model.count_params()),
         **card["training"],
-        "rebuilt_from": {"onnx": str(onnx_path), "card": str(card_path), "max_abs_diff": diff},
+        "rebuilt_from": {
+            "onnx": str(onnx_path),
+            "card": str(card_path),
+            "max_abs_diff": diff,
+            "norm_statistics_from": statistics,
+        },
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / "model.keras")
@@ -142,14 +215,15 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
         print(
-            "usage: python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR",
+            "usage: python -m edge_export.from_onnx MODEL.fp32.onnx MODEL.card.json RUN_DIR [DATA]",
             file=sys.stderr,
         )
         return 2
     try:
-        diff = write_run(Path(argv[0]), Path(argv[1]), Path(argv[2]))
+        data = Path(argv[3]) if len(argv) == 4 else None
+        diff = write_run(Path(argv[0]), Path(argv[1]), Path(argv[2]), data)
     except (EdgeFerError, OSError, ValueError) as e:
         print(f"edge-fer: {e}", file=sys.stderr)
         return 1

@@ -20,13 +20,13 @@ def _fp32_and_card(exported: Path) -> tuple[Path, Path]:
     return fp32, fp32.with_name(fp32.name.replace(".fp32.onnx", ".card.json"))
 
 
-def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, tmp_path):
+def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, synthetic_zip, tmp_path):
     from edge_export.from_onnx import write_run
     from edge_train.fit import predict
     from edge_train.run_dir import load_keras
 
     fp32, card = _fp32_and_card(exported)
-    write_run(fp32, card, tmp_path / "run")
+    write_run(fp32, card, tmp_path / "run", synthetic_zip)
     images = np.random.default_rng(1).integers(0, 256, (32, 48, 48), dtype=np.uint8)
     rebuilt = predict(load_keras(tmp_path / "run" / "model.keras"), images)
     trained = predict(load_keras(trained_run / "model.keras"), images)
@@ -35,19 +35,20 @@ def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, tmp_path)
     original = json.loads((trained_run / "metrics.json").read_text())
     for key in ("labels", "arch", "params", "command", "epochs", "config"):
         assert metrics[key] == portable(original[key]), key  # as the card wrote them
+    assert metrics["rebuilt_from"]["norm_statistics_from"].endswith(
+        f"Training faces of {synthetic_zip}"
+    )
 
 
-def test_folded_batch_norm_and_flip_tta_are_undone(tmp_path):
-    """vgg_bn exports with each batch norm folded into its conv and, with --tta, the network
-    run on the image and its mirror: the rebuilt Keras model gives the file's probabilities."""
-    needs_training_stack()
+def _exported(tmp_path: Path, arch: str, flip_tta: bool, sigma: float) -> tuple[Path, dict]:
+    """`arch` with random batch-norm statistics and head bias, exported as `edge-fer export`
+    exports it, and its card's rebuild fields."""
     import onnx
 
-    from edge_export.from_onnx import rebuild
     from edge_export.to_onnx import keras_to_onnx
     from edge_train.archs import build
 
-    model = build("vgg_bn", 3, augment=False, seed=0)
+    model = build(arch, 3, augment=False, seed=0)
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
@@ -64,10 +65,52 @@ def test_folded_batch_norm_and_flip_tta_are_undone(tmp_path):
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
     path = tmp_path / "m.fp32.onnx"
-    onnx.save(keras_to_onnx(model, flip_tta=True), str(path))
-    card = {"task": "x", "labels": ["a", "b", "c"], "arch": "vgg_bn", "flip_tta": True}
-    _, diff = rebuild(path, card)
+    onnx.save(keras_to_onnx(model, flip_tta=flip_tta, smooth_sigma=sigma), str(path))
+    card = {"labels": ["a", "b", "c"], "arch": arch, "flip_tta": flip_tta, "smooth_sigma": sigma}
+    return path, card
+
+
+@pytest.mark.parametrize(
+    ("arch", "flip_tta", "sigma"), [("vgg_bn", True, 0.0), ("nano_deep", False, 0.6)]
+)
+def test_exported_graphs_are_undone(tmp_path, arch, flip_tta, sigma):
+    """vgg_bn exports with each batch norm folded into its conv and, with --tta, the network
+    run on the image and its mirror; the nano tier's depthwise convs keep theirs as a Mul and an
+    Add, behind the input smoothing the export adds. Either way the rebuilt Keras model gives the
+    file's probabilities."""
+    needs_training_stack()
+    from edge_export.from_onnx import rebuild
+
+    _, diff = rebuild(*_exported(tmp_path, arch, flip_tta, sigma))
     assert diff < 1e-4
+
+
+def test_batch_norms_get_the_statistics_the_export_dropped(tmp_path):
+    """Rebuilt with faces, each batch norm in training mode, on a batch of those faces, computes
+    what it computes at inference: a run can train on from the rebuilt model. Without them it
+    does not (the check can fail)."""
+    needs_training_stack()
+    import keras
+
+    from edge_export.from_onnx import rebuild
+    from edge_train.run_dir import as_input
+
+    faces = np.random.default_rng(2).integers(0, 256, (96, 48, 48), dtype=np.uint8)
+    path, card = _exported(tmp_path, "nano_deep", False, 0.0)
+
+    def worst_gap(model) -> float:
+        norms = [x for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
+        probe = keras.Model(model.inputs, [norm.input for norm in norms])
+        inputs = probe(as_input(faces), training=False)
+        gaps = []
+        for norm, x in zip(norms, inputs, strict=True):
+            at_inference = np.asarray(norm(x, training=False))
+            in_training = np.asarray(norm(x, training=True))
+            gaps.append(np.abs(in_training - at_inference).max() / np.abs(at_inference).max())
+        return max(gaps)
+
+    assert worst_gap(rebuild(path, card, faces)[0]) < 1e-3
+    assert worst_gap(rebuild(path, card)[0]) > 0.1
 
 
 def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
