@@ -7,6 +7,7 @@ same function the device uses on face crops.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -41,7 +42,7 @@ SPLIT_CHOICES: dict[str, tuple[str, ...]] = {
     "test": ("PublicTest", "PrivateTest", "test"),
     "all": ("Training", "PublicTest", "PrivateTest", "train", "test", "all"),
 }
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_REPORTED = 20
 
 
@@ -292,8 +293,10 @@ def _zip_entries(zf: zipfile.ZipFile, path: Path, problem: _Problems):
 
 
 def _fingerprint(path: Path) -> str:
-    """Changes whenever the source's content may have: path, size and mtime of every file."""
-    h = hashlib.sha256(f"v{CACHE_VERSION}:{path.resolve()}".encode())
+    """Changes whenever the source's content may have: path, size and mtime of every file.
+    Paths are resolved, so a dataset reached through a link shares one cache entry."""
+    path = path.resolve()
+    h = hashlib.sha256(f"v{CACHE_VERSION}:{path}".encode())
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for p in files:
         st = p.stat()
@@ -325,7 +328,8 @@ def load(
 
     `source` is a Kaggle-style CSV, a folder of `[train|test/]<emotion>/*.jpg`, or a zip of
     that folder (read in place). Bad rows and entries are reported and skipped; DataError when
-    nothing usable is left. Decoded arrays are cached, keyed by the files' size and mtime.
+    nothing usable is left. Decoded arrays are cached, keyed by the files' size and mtime; a
+    dataset's entry goes when it changes or disappears.
     """
     path = Path(source)
     if not path.exists():
@@ -384,12 +388,12 @@ def load(
         digest=_content_digest(path),
         skipped=dict(problem.counts),
     )
-    if use_cache and _write_cache(cached, ds):
+    if use_cache and _write_cache(cached, ds, str(path.resolve())):
         progress(f"cached as {cached} ({cached.stat().st_size / 2**20:.0f} MiB)")
     return ds
 
 
-def _write_cache(target: Path, ds: Dataset) -> bool:
+def _write_cache(target: Path, ds: Dataset, source: str) -> bool:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -402,11 +406,35 @@ def _write_cache(target: Path, ds: Dataset) -> bool:
             digest=np.array(ds.digest),
             skip_kinds=np.array(list(ds.skipped), dtype=str),
             skip_counts=np.array(list(ds.skipped.values()), dtype=np.int64),
+            source=np.array(source),
         )
         tmp = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, target)
-        return True
     except OSError as e:
         _stderr(f"edge-fer: warning: cannot write dataset cache {target} ({e})")
         return False
+    _evict_stale(target, source)
+    return True
+
+
+def _evict_stale(kept: Path, source: str) -> None:
+    """Remove the other cache entries of `source` (made before it changed), those of datasets
+    that no longer exist and those of older cache versions, so the cache holds at most one
+    entry per dataset on disk."""
+    freed = 0
+    for entry in kept.parent.glob("*.npz"):
+        if entry == kept:
+            continue
+        try:
+            with np.load(entry, allow_pickle=False) as z:
+                of = str(z["source"]) if "source" in z.files else None
+        except (OSError, ValueError):
+            of = None
+        if of is None or of == source or not Path(of).exists():
+            with contextlib.suppress(OSError):
+                size = entry.stat().st_size
+                entry.unlink()
+                freed += size
+    if freed:
+        progress(f"removed stale dataset caches ({freed / 2**20:.0f} MiB)")

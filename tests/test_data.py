@@ -190,6 +190,28 @@ def test_cache_is_used_and_never_stale(tmp_path, capsys, monkeypatch):
     os.utime(csv_path, ns=(time.time_ns(), time.time_ns() + 10**9))
     changed = load(csv_path)
     assert len(changed) == 2 and changed.digest != first.digest
+    # the entry of the old content went with it; the same file through a link shares the entry
+    (stale,) = cached
+    assert not stale.exists()
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    (tmp_path / "link.csv").symlink_to(csv_path)
+    load(tmp_path / "link.csv")
+    assert list((tmp_path / "cache").glob("*.npz")) == [cached]
+
+
+def test_cache_keeps_one_entry_per_dataset_that_still_exists(tmp_path):
+    a, b = _write_csv(tmp_path / "a.csv"), _write_csv(tmp_path / "b.csv")
+    load(a)
+    load(b)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    foreign = tmp_path / "cache" / "0123.npz"  # an older version's entry, or not ours at all
+    foreign.write_bytes(b"junk")
+    a.unlink()
+    c = _write_csv(tmp_path / "c.csv")
+    load(c)  # writing an entry sweeps out a's (its dataset is gone) and the unreadable one
+    left = list((tmp_path / "cache").glob("*.npz"))
+    assert len(left) == 2 and not foreign.exists()
+    assert load(b, report=pytest.fail).source == str(b)  # b's entry still answers
 
 
 @pytest.mark.shared
