@@ -97,9 +97,10 @@ def _assign(model, layers: list[list[np.ndarray]], source: str) -> None:
 def calibrate_norms(model, faces: np.ndarray, batch_size: int = 256) -> None:
     """Give each batch norm the mean and variance of its input over `faces`, rescaling its
     scale and shift so that at inference it computes what it did before. The export keeps no
-    statistics; without them a batch norm in training mode normalises by the batch's own and
-    the network falls apart (a rebuilt fer7-nano: 66% on PublicTest at inference, 24% in
-    training mode), so training on from the rebuilt model would first undo it."""
+    statistics (mean 0 and variance 1 stand in), while in training mode a batch norm normalises
+    by the batch's own: the rebuilt network then computes something else (fer7-nano: 66% on
+    PublicTest at inference, 24% in training mode in batches of 64), which a run training on
+    from it would first have to undo."""
     import keras
 
     from edge_train.run_dir import as_input
