@@ -143,3 +143,15 @@ def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
         f"edge-fer: {tmp_path / 'kept'}/model.keras exists; not overwritten"
     ]
     assert (tmp_path / "kept" / "model.keras").read_text() == "mine"
+
+
+def test_the_bundled_nano_model_rebuilds():
+    """The happy/sad students start from fer7-nano's weights (`make fer7-nano-from-bundle`):
+    the bundled fp32 file and its card must keep rebuilding into its architecture."""
+    needs_training_stack()
+    from edge_export.from_onnx import rebuild
+    from edge_runtime.classifier import MODELS_DIR
+
+    card = json.loads((MODELS_DIR / "fer7-nano.card.json").read_text())
+    model, diff = rebuild(MODELS_DIR / "fer7-nano.fp32.onnx", card)
+    assert model.name == card["arch"] and diff < 1e-4
