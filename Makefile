@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-from-bundle fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -91,12 +91,6 @@ fer7-vgg_bn-cv:
 NANO_TEACHER := $(MODELS)/fer7.int8.onnx
 
 NANO_RUN := $(RUNS)/nano_fer7
-
-# fer7-nano's source run (nano_ens, below) rebuilt from the bundled fp32 file and card, its batch
-# norms' statistics from 4,096 Training faces: the happy/sad students start from it without
-# the six cycles before it.
-fer7-nano-from-bundle:
-	python -m edge_export.from_onnx $(MODELS)/fer7-nano.fp32.onnx $(MODELS)/fer7-nano.card.json $(NANO_ENS) $(DATA)
 
 fer7-nano-run:
 	$(EDGE_FER) train --data $(DATA) --arch nano --classes all --epochs 80 --batch-size 64 --lr 0.002 --teacher $(NANO_TEACHER) --teacher-weight 0.7 --seed 0 --out $(NANO_RUN) --resume

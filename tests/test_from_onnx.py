@@ -146,7 +146,7 @@ def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):
 
 
 def test_the_bundled_nano_model_rebuilds():
-    """The happy/sad students start from fer7-nano's weights (`make fer7-nano-from-bundle`):
+    """The happy/sad students start from fer7-nano's weights (`train --init fer7-nano`):
     the bundled fp32 file and its card must keep rebuilding into its architecture."""
     needs_training_stack()
     from edge_export.from_onnx import rebuild

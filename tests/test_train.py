@@ -16,6 +16,7 @@ import pytest
 from train_fixtures import needs_training_stack, train_args, write_synthetic_zip
 from typer.testing import CliRunner
 
+from edge_runtime.classifier import MODELS_DIR
 from edge_runtime.cli import app
 
 OUTPUT_FILES = ["model.keras", "metrics.json", "history.csv", "curves.png", "confusion.png"]
@@ -583,6 +584,34 @@ def test_init_fine_tunes_a_backbone_trained_on_another_task(trained_run, synthet
     assert res.exit_code == 2 and "the fold scores would be inflated" in res.output
     res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none.keras")])
     assert res.exit_code == 2 and "none.keras: no such file" in res.output
+
+
+def test_init_starts_from_a_bundled_model(synthetic_zip, tmp_path):
+    """`--init fer7-nano`: the bundled fp32 file rebuilt into OUT/init (batch norms from the
+    data's Training faces) starts a happy/sad run; what cannot start one is refused in a line."""
+    needs_training_stack()
+    out = tmp_path / "ft"
+    args = train_args(synthetic_zip, "--init", "fer7-nano", arch="nano_deep")
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rebuilt = json.loads((out / "init" / "metrics.json").read_text())
+    assert rebuilt["arch"] == "nano_deep" and rebuilt["labels"][3] == "happy"
+    assert rebuilt["rebuilt_from"]["norm_statistics_from"].endswith(f"of {synthetic_zip}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["init"] == str(out / "init" / "model.keras")
+    assert metrics["init"]["labels"] == rebuilt["labels"]
+
+    int8 = str(MODELS_DIR / "fer7-nano.int8.onnx")
+    for init, arch, said in (
+        ("fer7-nano", "nano", "fer7-nano: a nano_deep model; train it with --arch nano_deep"),
+        ("happy_sad", "vgg", "--init happy_sad: only its int8 file is bundled"),
+        (int8, "nano_deep", f"--init {int8}: an int8 file; a run starts from the fp32 file"),
+        ("no-such-model", "nano_deep", "--init no-such-model: no such file, nor a bundled model"),
+    ):
+        res = CliRunner().invoke(app, train_args(synthetic_zip, "--init", init, arch=arch))
+        assert res.exit_code == 2 and said in res.output, res.output
+    res = CliRunner().invoke(app, [*args, "--cv", "2"])
+    assert res.exit_code == 2 and "was trained on happy, sad images" in res.output
 
 
 @pytest.mark.slow

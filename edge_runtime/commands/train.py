@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def train(
         None,
         "--init",
         help="Fine-tune: start from a trained .keras model of the same --arch, or of one that "
-        "--arch grows (nano for nano_deep: the new layers start fresh). The classifier head is "
-        "replaced when the task or the depth differs.",
+        "--arch grows (nano for nano_deep: the new layers start fresh), or from an exported "
+        "fp32 .onnx file or a bundled model that ships one (fer7-nano): its run is rebuilt "
+        "from the file and card into OUT/init, batch norms from --data's Training faces. The "
+        "classifier head is replaced when the task or the depth differs.",
     ),
     strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
     cpu_devices: int = typer.Option(
@@ -164,8 +167,7 @@ def train(
                 teacher_members(str(t))
         except ValueError as e:
             raise UserError(str(e)) from None
-    if init is not None and not init.is_file():
-        raise UserError(f"--init {init}: no such file")
+    exported = _exported_init(init, arch) if init is not None else None
     if data is None:
         raise UserError("--data is required (fer2013.csv, an image folder or a .zip)")
     try:
@@ -175,7 +177,7 @@ def train(
     if init is not None and cv:
         from edge_train.fit import init_leak
 
-        leak = init_leak(str(init), task)
+        leak = _exported_leak(exported, task) if exported else init_leak(str(init), task)
         if leak:
             raise UserError(f"--init with --cv: {leak}; the fold scores would be inflated")
     out = out or Path("runs") / f"{arch}_{task_name(task)}"
@@ -195,6 +197,8 @@ def train(
     except DataError as e:
         raise UserError(str(e)) from None
     info(ds.summary())
+    if exported is not None:
+        init = _rebuilt_init(exported, out / "init", data)
     if others is not None:
         info(f"{len(others)} training faces of the other classes, for the teacher to label")
     given = {f.name: ctx.params[f.name] for f in fields(TrainConfig) if f.name in ctx.params}
@@ -217,3 +221,57 @@ def train(
             f"{split}: accuracy {rep['accuracy']:.4f} macro-F1 {rep['macro_f1']:.4f} (n={rep['n']})"
         )
     info(f"wrote {out}/model.keras, metrics.json, history.csv, curves.png, confusion.png")
+
+
+def _exported_init(init: Path, arch: str) -> tuple[Path, Path] | None:
+    """(fp32 file, card) when --init is an exported .onnx file or a bundled model's name; None
+    for a .keras model. One line for anything a run cannot start from."""
+    from edge_runtime.classifier import MODELS_DIR, bundled_files, bundled_models
+
+    if init.suffix != ".onnx" and init.is_file():
+        return None
+    if init.suffix == ".onnx":
+        if not init.is_file():
+            raise UserError(f"--init {init}: no such file")
+        fp32 = init
+    elif bundled_files(str(init)):
+        fp32 = MODELS_DIR / f"{init}.fp32.onnx"
+        if not fp32.is_file():
+            with_fp32 = [n for n in bundled_models() if "fp32" in bundled_files(n)]
+            raise UserError(
+                f"--init {init}: only its int8 file is bundled, and a run starts from an fp32 "
+                f"file (bundled for {', '.join(with_fp32) or 'none'})"
+            )
+    else:
+        raise UserError(f"--init {init}: no such file, nor a bundled model")
+    if fp32.name.endswith(".int8.onnx"):
+        raise UserError(f"--init {init}: an int8 file; a run starts from the fp32 file")
+    card = fp32.with_name(fp32.name.split(".")[0] + ".card.json")
+    try:
+        card_arch = json.loads(card.read_text()).get("arch")
+    except (OSError, ValueError, AttributeError):
+        raise UserError(f"--init {init}: no readable model card beside it ({card})") from None
+    if card_arch != arch:
+        raise UserError(f"--init {init}: a {card_arch} model; train it with --arch {card_arch}")
+    return fp32, card
+
+
+def _exported_leak(exported: tuple[Path, Path], task: tuple[str, ...]) -> str | None:
+    labels = json.loads(exported[1].read_text()).get("labels") or []
+    seen = [c for c in task if c in labels]
+    return f"{exported[0]} was trained on {', '.join(seen)} images" if seen else None
+
+
+def _rebuilt_init(exported: tuple[Path, Path], rebuilt: Path, data: Path) -> Path:
+    """The rebuilt run's model.keras in `rebuilt` (kept there for --resume)."""
+    from edge_export.from_onnx import write_run
+    from edge_runtime.errors import EdgeFerError
+
+    model = rebuilt / "model.keras"
+    if not model.is_file():
+        try:
+            diff = write_run(exported[0], exported[1], rebuilt, data)
+        except EdgeFerError as e:
+            raise UserError(str(e)) from None
+        info(f"--init: {exported[0]} rebuilt as {model} (max |dp| {diff:.1e})")
+    return model
