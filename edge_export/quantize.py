@@ -68,14 +68,14 @@ def choose(rows: list[dict]) -> dict:
     passing one timed within TIME_TIE of the fastest passing one; with none passing, the same
     among the accurate ones (int8 no faster than fp32 here, written only with --force, for CPUs
     whose int8 kernels are faster); with none of those, the one closest to fp32 in top-1
-    agreement."""
+    agreement, then the more accurate, then the faster."""
     for key in ("passes", "accurate"):
         pool = [r for r in rows if r.get(key)]
         if pool:
             fastest = min(r["p50_ms"] for r in pool)
             tied = [r for r in pool if r["p50_ms"] <= fastest * (1 + TIME_TIE)]
             return max(tied, key=lambda r: (r["accuracy"], r["agreement"], -r["p50_ms"]))
-    return max(rows, key=lambda r: r["agreement"])
+    return max(rows, key=lambda r: (r["agreement"], r["accuracy"], -r["p50_ms"]))
 
 
 # Weights use 7 of their 8 bits. On x86 CPUs with AVX2 but no VNNI (many laptops, older
