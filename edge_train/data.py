@@ -429,7 +429,7 @@ def _evict_stale(kept: Path, source: str) -> None:
         try:
             with np.load(entry, allow_pickle=False) as z:
                 of = str(z["source"]) if "source" in z.files else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             of = None
         if of is None or of == source or not Path(of).exists():
             with contextlib.suppress(OSError):

@@ -206,11 +206,12 @@ def test_cache_keeps_one_entry_per_dataset_that_still_exists(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
     foreign = tmp_path / "cache" / "0123.npz"  # an older version's entry, or not ours at all
     foreign.write_bytes(b"junk")
+    (tmp_path / "cache" / "4567.npz").write_bytes(b"PK\x03\x04 a broken zip")
     a.unlink()
     c = _write_csv(tmp_path / "c.csv")
     load(c)  # writing an entry sweeps out a's (its dataset is gone) and the unreadable one
     left = list((tmp_path / "cache").glob("*.npz"))
-    assert len(left) == 2 and not foreign.exists()
+    assert len(left) == 2 and not foreign.exists()  # and not the broken one
     assert load(b, report=pytest.fail).source == str(b)  # b's entry still answers
 
 
