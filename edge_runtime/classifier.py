@@ -124,10 +124,15 @@ def resolve_model(
     return files[chosen], chosen, why
 
 
+def card_path(model_file: Path) -> Path:
+    """NAME.card.json beside a model file NAME[.PRECISION].onnx."""
+    return model_file.with_name(model_file.name.split(".")[0] + ".card.json")
+
+
 def card_beside(model_file: Path) -> dict:
-    """The NAME.card.json beside a model file NAME[.PRECISION].onnx (bundled models ship
-    theirs), or {} where there is none or it is not a JSON object."""
-    path = model_file.with_name(model_file.name.split(".")[0] + ".card.json")
+    """The card beside a model file (`card_path`; bundled models ship theirs), or {} where
+    there is none or it is not a JSON object."""
+    path = card_path(model_file)
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError):

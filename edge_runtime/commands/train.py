@@ -226,7 +226,7 @@ def train(
 def _exported_init(init: Path, arch: str) -> tuple[Path, Path] | None:
     """(fp32 file, card) when --init is an exported .onnx file or a bundled model's name; None
     for a .keras model. One line for anything a run cannot start from."""
-    from edge_runtime.classifier import MODELS_DIR, bundled_files, bundled_models
+    from edge_runtime.classifier import MODELS_DIR, bundled_files, bundled_models, card_path
 
     if init.suffix != ".onnx" and init.is_file():
         return None
@@ -246,7 +246,7 @@ def _exported_init(init: Path, arch: str) -> tuple[Path, Path] | None:
         raise UserError(f"--init {init}: no such file, nor a bundled model")
     if fp32.name.endswith(".int8.onnx"):
         raise UserError(f"--init {init}: an int8 file; a run starts from the fp32 file")
-    card = fp32.with_name(fp32.name.split(".")[0] + ".card.json")
+    card = card_path(fp32)
     try:
         card_arch = json.loads(card.read_text()).get("arch")
     except (OSError, ValueError, AttributeError):
