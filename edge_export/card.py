@@ -292,6 +292,14 @@ def _provenance_section(card: dict) -> list[str]:
         ),
         f"- data sha256: `{(t.get('data') or {}).get('sha256', 'unknown')}`",
         *([] if members else [f"- epochs: {t.get('epochs')}, wall time {t.get('wall_seconds')} s"]),
+        *(
+            [
+                f"- batch-norm statistics then recomputed on {norms['faces']} training faces: "
+                f"`{norms.get('command')}`"
+            ]
+            if (norms := t.get("norm_statistics")) and not members
+            else []
+        ),
         f"- export: `{card.get('export_command') or 'unknown'}`",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
         "",

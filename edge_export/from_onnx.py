@@ -94,53 +94,19 @@ def _assign(model, layers: list[list[np.ndarray]], source: str) -> None:
             layer.set_weights([kernel, shift] if layer.use_bias else [kernel])
 
 
-def calibrate_norms(model, faces: np.ndarray, batch_size: int = 256) -> None:
-    """Give each batch norm the mean and variance of its input over `faces`, rescaling its
-    scale and shift so that at inference it computes what it did before. The export keeps no
-    statistics (mean 0 and variance 1 stand in), while in training mode a batch norm normalises
-    by the batch's own: the rebuilt network then computes something else (fer7-nano: 66% on
-    PublicTest at inference, 24% in training mode in batches of 64), which a run training on
-    from it would first have to undo."""
-    import keras
-
-    from edge_train.run_dir import as_input
-
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not norms:
-        return
-    probe = keras.Model(model.inputs, [norm.input for norm in norms])
-    sums = [0.0] * len(norms)
-    squares = [0.0] * len(norms)
-    for i in range(0, len(faces), batch_size):
-        outs = probe(as_input(faces[i : i + batch_size]), training=False)
-        for k, out in enumerate(outs):
-            x = np.asarray(out, np.float64).reshape(-1, out.shape[-1])
-            sums[k] = sums[k] + x.sum(0)
-            squares[k] = squares[k] + (x * x).sum(0)
-    for k, norm in enumerate(norms):
-        n = len(faces) * np.prod(probe.outputs[k].shape[1:-1])
-        mean = sums[k] / n
-        var = np.maximum(squares[k] / n - mean * mean, 0.0)
-        scale, shift, old_mean, old_var = (w.astype(np.float64) for w in norm.get_weights())
-        gain = scale / np.sqrt(old_var + norm.epsilon)  # what the norm multiplies its input by
-        offset = shift - old_mean * gain
-        std = np.sqrt(var + norm.epsilon)
-        norm.set_weights(
-            [w.astype(np.float32) for w in (gain * std, offset + gain * mean, mean, var)]
-        )
-
-
 def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tuple[object, float]:
     """The Keras model of `card["arch"]` holding the weights of the fp32 file `onnx_path`, and
     the largest difference of their probabilities (flip-averaged when the card says so) on
     random images, which must be float rounding only. With `faces` (uint8 [N, 48, 48], as the
-    network was trained on), its batch norms get their statistics (`calibrate_norms`)."""
+    network was trained on), its batch norms get their statistics, the function kept
+    (`set_norm_statistics`)."""
     import onnx
     import onnxruntime as ort
 
     from edge_export.pipeline import ExportOptions
     from edge_export.smoothing import kernel, smooth
     from edge_train.archs import ARCHS, build
+    from edge_train.norms import set_norm_statistics
     from edge_train.run_dir import predict
 
     if card.get("columns_of"):
@@ -158,7 +124,10 @@ def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tup
             raise RebuildError(f"{onnx_path}: no smoothing of sigma {sigma} at its input")
     _assign(model, layers, str(onnx_path))
     if faces is not None:
-        calibrate_norms(model, faces)
+        # The export keeps no statistics (mean 0 and variance 1 stand in), while in training
+        # mode a batch norm normalises by the batch's own: uncalibrated, the rebuilt fer7-nano
+        # scores 66% on PublicTest at inference and 24% in training mode in batches of 64.
+        set_norm_statistics(model, faces, keep_function=True)
 
     images = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
     keras_probs = predict(model, smooth(images, sigma))

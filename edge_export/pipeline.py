@@ -108,6 +108,7 @@ def _training_block(keras_path: Path, metrics: dict, full, classes, columns) -> 
             "teacher",
             "also_teachers",
             "init",
+            "norm_statistics",
             "config",
         )
     }
@@ -212,19 +213,11 @@ def _confidence(full, split: str, classes, probs, labels, answer) -> dict:
 
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
     """(calibration pool, evaluation split, its name, final-report split or None)."""
-    present = set(ds.splits.tolist())
-    if present & {"Training", "train"}:
-        pool = ds.split("train")
-    elif "all" in present:
-        pool = ds.split("all")
-    else:
-        raise ExportError(
-            f"{ds.source}: no training images to calibrate on (test splits are never used)"
-        )
+    pool = ds.training_pool()
     name = ds.choice_split()
     evaluation = ds.split(name) if name else pool
     name = name or "calibration pool"
-    final = ds.split("PrivateTest") if "PrivateTest" in present else None
+    final = ds.split("PrivateTest") if "PrivateTest" in set(ds.splits.tolist()) else None
     return pool, evaluation, name, final
 
 

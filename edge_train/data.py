@@ -87,6 +87,17 @@ class Dataset:
             raise DataError(f"{self.source}: no images in split {name!r} (splits here: {have})")
         return part
 
+    def training_pool(self) -> Dataset:
+        """The images training, int8 calibration and batch-norm statistics draw from: the
+        training split, else (a set without splits) all of it; DataError when it has only
+        test images, which are never used for either."""
+        present = set(self.splits.tolist())
+        if present & {"Training", "train"}:
+            return self.split("train")
+        if "all" in present:
+            return self.split("all")
+        raise DataError(f"{self.source}: no training images (test splits are never used)")
+
     def report_split(self) -> str:
         """The split figures are reported on: FER2013's PrivateTest, else a folder set's test
         images, else all of it. Never used to choose anything."""

@@ -563,7 +563,8 @@ def _validation_split(ds: Dataset) -> tuple[Dataset, Dataset, str]:
     return base._take(np.isin(idx, tr)), base._take(np.isin(idx, va)), "holdout10"
 
 
-def _eval_splits(model, ds: Dataset) -> dict[str, dict]:
+def evaluate_splits(model, ds: Dataset) -> dict[str, dict]:
+    """The model's report on each split `ds` has."""
     out = {}
     for name in ("Training", "PublicTest", "PrivateTest", "train", "test", "all"):
         if name in set(ds.splits.tolist()):
@@ -609,7 +610,7 @@ def run_training(
         "command": cfg.command,
         "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
         "data": {"source": ds.source, "sha256": ds.digest, "counts": ds.counts()},
-        "splits": _eval_splits(model, ds),
+        "splits": evaluate_splits(model, ds),
         "cv": cv,
         "teacher": _provenance(cfg.teacher),
         "also_teachers": [_provenance(p) for p in cfg.also_teachers],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import needs_training_stack
+from train_fixtures import needs_training_stack, norm_gap, scramble_norms
 
 from edge_runtime.portable import portable
 
@@ -49,21 +49,7 @@ def _exported(tmp_path: Path, arch: str, flip_tta: bool, sigma: float) -> tuple[
     from edge_train.archs import build
 
     model = build(arch, 3, augment=False, seed=0)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            n = layer.gamma.shape[0]
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, n),
-                    rng.normal(0, 0.1, n),
-                    rng.normal(0, 0.1, n),
-                    rng.uniform(0.5, 2.0, n),
-                ]
-            )
-        elif type(layer).__name__ == "Dense":
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
+    scramble_norms(model)
     path = tmp_path / "m.fp32.onnx"
     onnx.save(keras_to_onnx(model, flip_tta=flip_tta, smooth_sigma=sigma), str(path))
     card = {"labels": ["a", "b", "c"], "arch": arch, "flip_tta": flip_tta, "smooth_sigma": sigma}
@@ -90,27 +76,13 @@ def test_batch_norms_get_the_statistics_the_export_dropped(tmp_path):
     what it computes at inference: a run can train on from the rebuilt model. Without them it
     does not (the check can fail)."""
     needs_training_stack()
-    import keras
-
     from edge_export.from_onnx import rebuild
-    from edge_train.run_dir import as_input
 
     faces = np.random.default_rng(2).integers(0, 256, (96, 48, 48), dtype=np.uint8)
     path, card = _exported(tmp_path, "nano_deep", False, 0.0)
 
-    def worst_gap(model) -> float:
-        norms = [x for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
-        probe = keras.Model(model.inputs, [norm.input for norm in norms])
-        inputs = probe(as_input(faces), training=False)
-        gaps = []
-        for norm, x in zip(norms, inputs, strict=True):
-            at_inference = np.asarray(norm(x, training=False))
-            in_training = np.asarray(norm(x, training=True))
-            gaps.append(np.abs(in_training - at_inference).max() / np.abs(at_inference).max())
-        return max(gaps)
-
-    assert worst_gap(rebuild(path, card, faces)[0]) < 1e-3
-    assert worst_gap(rebuild(path, card)[0]) > 0.1
+    assert norm_gap(rebuild(path, card, faces)[0], faces) < 1e-3
+    assert norm_gap(rebuild(path, card)[0], faces) > 0.1
 
 
 def test_wrong_architecture_and_existing_run_are_refused(exported, tmp_path):

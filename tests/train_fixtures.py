@@ -57,6 +57,45 @@ def needs_training_stack() -> None:
             pytest.skip(f"needs the train extra ({mod} missing): pip install '.[train]'")
 
 
+def scramble_norms(model, seed: int = 0) -> None:
+    """Give `model`'s batch norms random statistics and its Dense layers a random bias, as a
+    trained model has, unlike a freshly built one."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.gamma.shape[0]
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, n),
+                    rng.normal(0, 0.1, n),
+                    rng.normal(0, 0.1, n),
+                    rng.uniform(0.5, 2.0, n),
+                ]
+            )
+        elif type(layer).__name__ == "Dense":
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
+
+
+def norm_gap(model, faces: np.ndarray) -> float:
+    """The largest relative difference, over `model`'s batch norms, between what each computes
+    in training mode on `faces` as one batch and at inference: near 0 when their statistics
+    are those of `faces`."""
+    import keras
+
+    from edge_train.run_dir import as_input
+
+    norms = [x for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
+    probe = keras.Model(model.input, [norm.input for norm in norms])
+    inputs = probe(as_input(faces), training=False)
+    gaps = []
+    for norm, x in zip(norms, inputs, strict=True):
+        at_inference = np.asarray(norm(x, training=False))
+        in_training = np.asarray(norm(x, training=True))
+        gaps.append(np.abs(in_training - at_inference).max() / np.abs(at_inference).max())
+    return max(gaps)
+
+
 def train_args(
     data, *extra: str, arch: str = "poc", classes: str | None = "happy,sad", epochs: int | None = 1
 ) -> list[str]:
