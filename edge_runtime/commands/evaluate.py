@@ -75,7 +75,9 @@ def evaluate(
         "--against",
         help="Also score this model (bundled name or .onnx/.keras path) on the very same faces "
         "and compare the two face by face: how many only one of them gets right, and the "
-        "chance of a split that uneven if both were equally accurate (exact McNemar test).",
+        "chance of a split that uneven if both were equally accurate (exact McNemar test). "
+        "A bundled model runs in the precision `auto` picks (--precision is the scored "
+        "model's); NAME.int8 or NAME.fp32 names one.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -91,7 +93,7 @@ def evaluate(
         raise UserError(f"--classes: {e}") from None
     answer = _answer_over(task, labels, fn, tta, "--classes: the model")
     if against:
-        other, other_fn, _ = load_predictor(against, threads, precision)
+        other, other_fn, _ = load_predictor(against, threads)
         other_answer = _answer_over(task, other, other_fn, tta, f"--against {against}: it")
     try:
         ds = load(data)
