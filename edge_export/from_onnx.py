@@ -154,8 +154,9 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path, data: Path | None
     if "members" in card:
         raise RebuildError(f"{card_path}: the card of an ensemble; rebuild each member's own file")
     run_dir = Path(run_dir)
-    if (run_dir / "model.keras").exists():
-        raise RebuildError(f"{run_dir}/model.keras exists; not overwritten")
+    for name in ("model.keras", "metrics.json"):
+        if (run_dir / name).exists():
+            raise RebuildError(f"{run_dir}/{name} exists; not overwritten")
     faces, statistics = None, None
     if data is not None:
         from edge_train.data import load

@@ -69,8 +69,9 @@ def write_run(run: Path, data: Path, out: Path, command: str) -> dict:
     if metrics is None or not isinstance(metrics.get("labels"), list):
         raise KerasModelError(f"{model_path}: no metrics.json with its labels beside it")
     out = Path(out)
-    if (out / "model.keras").exists():
-        raise KerasModelError(f"{out}/model.keras exists; not overwritten")
+    for name in ("model.keras", "metrics.json"):
+        if (out / name).exists():
+            raise KerasModelError(f"{out}/{name} exists; not overwritten")
     from edge_train.data import load
     from edge_train.fit import evaluate_splits
 

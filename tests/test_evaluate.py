@@ -205,7 +205,7 @@ def test_against_compares_two_models_face_by_face(tiny_onnx_model, ckplus, tmp_p
     assert a["only_b_right"] == np.sum((theirs == true) & (mine != true))
     assert 0.0 < a["p_value"] <= 1.0
     assert "against" not in _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
-    # --precision is the scored model's: a model shipped in int8 alone is still compared with
+    # --precision is the scored model's: one shipped in int8 alone is still compared, in int8
     fp32 = _evaluate(
         "--model", "fer7-nano", "--precision", "fp32", "--against", "fer7", "--data", str(ckplus)
     )

@@ -85,6 +85,8 @@ def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zi
     (run / "model.keras").rename(tmp_path / "bare" / "model.keras")
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "model.keras").write_text("mine")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "metrics.json").write_text("mine")
     for args, line in (
         (
             [tmp_path / "bare", synthetic_zip, tmp_path / "out"],
@@ -93,6 +95,10 @@ def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zi
         (
             [run, synthetic_zip, tmp_path / "kept"],
             f"edge-fer: {tmp_path / 'kept'}/model.keras exists; not overwritten",
+        ),
+        (
+            [run, synthetic_zip, tmp_path / "notes"],
+            f"edge-fer: {tmp_path / 'notes'}/metrics.json exists; not overwritten",
         ),
     ):
         res = subprocess.run(
@@ -104,6 +110,8 @@ def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zi
         assert res.returncode == 1, res.stderr
         assert res.stderr.strip().splitlines() == [line]
     assert (tmp_path / "kept" / "model.keras").read_text() == "mine"
+    assert (tmp_path / "notes" / "metrics.json").read_text() == "mine"
+    assert not (tmp_path / "notes" / "model.keras").exists()
 
 
 def test_the_export_card_says_where_the_statistics_came_from():
