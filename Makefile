@@ -202,9 +202,10 @@ happy_sad-nano-re2: happy_sad-nano-re
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes happy,sad --epochs 30 --batch-size 64 --lr 0.0005 --teacher $(MODELS)/happy_sad.int8.onnx --teacher-weight 0.7 --teacher-sees augmented --sharpen --mixup --seed 32 --init $(NANO_HS_RE)/model.keras --out $(NANO_HS_RE2) --resume
 
 # re with its batch norms' statistics recomputed on its 12,045 Training faces as they are
-# (training left running averages of augmented, mixed batches in them; ~2.5 min).
+# (training left running averages of augmented, mixed batches in them; ~2.5 min). Written once:
+# edge_train.norms never overwrites a run.
 happy_sad-nano-renorm: happy_sad-nano-re
-	python -m edge_train.norms $(NANO_HS_RE) $(DATA) $(NANO_HS_RENORM)
+	[ -f $(NANO_HS_RENORM)/model.keras ] || python -m edge_train.norms $(NANO_HS_RE) $(DATA) $(NANO_HS_RENORM)
 
 # Each task's model and sigma are chosen on PublicTest (`python tools/sigma_sweep.py
 # RUN/model.keras $(DATA)`; Keras, single pass; no flip averaging, which would double the MACs).
