@@ -96,6 +96,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print("usage: python -m edge_train.norms RUN_DIR DATA OUT_DIR", file=sys.stderr)
         return 2
+    from edge_train.tf_import import import_tensorflow
+
+    import_tensorflow()
     command = shlex.join(["python", "-m", "edge_train.norms", *argv])
     try:
         metrics = write_run(Path(argv[0]), Path(argv[1]), Path(argv[2]), command)

@@ -78,7 +78,7 @@ def test_keeping_the_function_changes_only_training_mode(tmp_path):
     assert np.abs(predict(model, faces) - before).max() > 1e-2
 
 
-def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zip):
+def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zip, trained_run):
     needs_training_stack()
     run = _run_with_stale_norms(tmp_path)
     (tmp_path / "bare").mkdir()
@@ -100,6 +100,10 @@ def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zi
             [run, synthetic_zip, tmp_path / "notes"],
             f"edge-fer: {tmp_path / 'notes'}/metrics.json exists; not overwritten",
         ),
+        (
+            [trained_run, synthetic_zip, tmp_path / "poc"],
+            f"edge-fer: {trained_run / 'model.keras'}: no batch norms to recompute",
+        ),
     ):
         res = subprocess.run(
             [sys.executable, "-m", "edge_train.norms", *map(str, args)],
@@ -112,6 +116,7 @@ def test_mistakes_get_one_line_and_nothing_is_overwritten(tmp_path, synthetic_zi
     assert (tmp_path / "kept" / "model.keras").read_text() == "mine"
     assert (tmp_path / "notes" / "metrics.json").read_text() == "mine"
     assert not (tmp_path / "notes" / "model.keras").exists()
+    assert not (tmp_path / "poc").exists()
 
 
 def test_the_export_card_says_where_the_statistics_came_from():
