@@ -146,7 +146,8 @@ def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tup
 def write_run(onnx_path: Path, card_path: Path, run_dir: Path, data: Path | None = None) -> float:
     """Write RUN_DIR/model.keras and RUN_DIR/metrics.json; return the checked max |dp|. With
     `data` (a dataset `edge-fer train` reads), the batch norms take their statistics from up to
-    4,096 of its Training faces, so that the rebuilt run can be trained on (`train --init`)."""
+    4,096 of its training faces (`Dataset.training_pool`), so that the rebuilt run can be
+    trained on (`train --init`)."""
     card = json.loads(Path(card_path).read_text())
     missing = [k for k in ("task", "labels", "arch", "training") if k not in card]
     if missing:
@@ -161,10 +162,10 @@ def write_run(onnx_path: Path, card_path: Path, run_dir: Path, data: Path | None
     if data is not None:
         from edge_train.data import load
 
-        train = load(data).split("Training").images
+        train = load(data).training_pool().images
         pick = np.random.default_rng(0).permutation(len(train))[:4096]
         faces = train[np.sort(pick)]
-        statistics = f"{len(faces)} Training faces of {data}"
+        statistics = f"{len(faces)} training faces of {data}"
     model, diff = rebuild(Path(onnx_path), card, faces)
     metrics = {
         "task": card["task"],

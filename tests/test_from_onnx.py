@@ -36,7 +36,7 @@ def test_rebuilt_run_answers_as_the_trained_one(exported, trained_run, synthetic
     for key in ("labels", "arch", "params", "command", "epochs", "config"):
         assert metrics[key] == portable(original[key]), key  # as the card wrote them
     assert metrics["rebuilt_from"]["norm_statistics_from"].endswith(
-        f"Training faces of {synthetic_zip}"
+        f"training faces of {synthetic_zip}"
     )
 
 
