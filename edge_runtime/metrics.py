@@ -46,6 +46,16 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | tuple[str
     }
 
 
+def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
+    """The report over every class the model may answer, with macro-F1 over the classes the
+    data has (a class it lacks has no recall to average)."""
+    rep = report(y_true, y_pred, task)
+    have = [c for c in task if rep["per_class"][c]["support"]]
+    rep["macro_f1"] = float(np.mean([rep["per_class"][c]["f1"] for c in have]))
+    rep["scored_classes"] = have
+    return rep
+
+
 def confidence_report(
     probs: np.ndarray, y_true: np.ndarray, other_probs: np.ndarray | None, min_confidence: float
 ) -> dict:

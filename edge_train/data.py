@@ -42,7 +42,7 @@ SPLIT_CHOICES: dict[str, tuple[str, ...]] = {
     "test": ("PublicTest", "PrivateTest", "test"),
     "all": ("Training", "PublicTest", "PrivateTest", "train", "test", "all"),
 }
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MAX_REPORTED = 20
 
 
@@ -52,7 +52,9 @@ class DataError(EdgeFerError):
 
 @dataclass
 class Dataset:
-    """Images (uint8 [N, 48, 48]), label indices into `classes`, and each image's split name."""
+    """Images (uint8 [N, 48, 48]), label indices into `classes`, each image's split name and
+    its path inside the dataset (`test/angry/PrivateTest_1.jpg`; empty for a CSV's rows),
+    which votes files and the leaked-images list match."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -61,6 +63,7 @@ class Dataset:
     source: str
     digest: str
     skipped: dict[str, int] = field(default_factory=dict)
+    names: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -74,6 +77,7 @@ class Dataset:
             self.source,
             self.digest,
             dict(self.skipped),
+            None if self.names is None else self.names[mask],
         )
 
     def split(self, name: str) -> Dataset:
@@ -179,7 +183,7 @@ def _stderr(message: str) -> None:
 # ---- sources -------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, problem: _Problems) -> Iterator[tuple[np.ndarray, str, str]]:
+def _read_csv(path: Path, problem: _Problems) -> Iterator[tuple[np.ndarray, str, str, str]]:
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -216,7 +220,8 @@ def _read_csv(path: Path, problem: _Problems) -> Iterator[tuple[np.ndarray, str,
                 problem("bad_pixels", f"{where}: pixel value outside 0..255")
                 continue
             usage = row[iu].strip() if iu is not None and iu < len(row) else "all"
-            yield values.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE), FER2013_LABELS[code], usage
+            face = values.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE)
+            yield face, FER2013_LABELS[code], usage, ""
 
 
 def _split_of(parts: tuple[str, ...]) -> str:
@@ -242,7 +247,7 @@ def _read_folder_entries(
     entries: Iterator[tuple[tuple[str, ...], Callable[[], bytes], str]],
     source: str,
     problem: _Problems,
-) -> Iterator[tuple[np.ndarray, str, str]]:
+) -> Iterator[tuple[np.ndarray, str, str, str]]:
     """Shared by directories and zips: `entries` yields (path parts, reader, display name)."""
     unknown: Counter[str] = Counter()
     class_dirs: Counter[tuple[str, ...]] = Counter()
@@ -267,7 +272,7 @@ def _read_folder_entries(
             problem("undecodable", f"{name}: not a decodable image")
             continue
         class_ok[parts[:-1]] += 1
-        yield face, label, _split_of(parts)
+        yield face, label, _split_of(parts), "/".join(parts)
     if unknown:
         problem.counts["unknown_class"] += sum(unknown.values())
     for d in class_dirs:
@@ -358,6 +363,7 @@ def load(
                     str(path),
                     str(z["digest"]),
                     dict(zip(z["skip_kinds"].tolist(), z["skip_counts"].tolist(), strict=True)),
+                    z["names"],
                 )
         except (OSError, KeyError, ValueError):
             report(f"edge-fer: warning: cache {cached} unreadable, decoding again")
@@ -385,19 +391,20 @@ def load(
 
     if not items:
         raise DataError(f"{path}: no usable images ({dict(problem.counts) or 'nothing found'})")
-    present = {label for _, label, _ in items}
+    present = {label for _, label, _, _ in items}
     classes = tuple(c for c in FER2013_LABELS if c in present) + tuple(
         sorted(present - set(FER2013_LABELS))
     )
     index = {c: i for i, c in enumerate(classes)}
     ds = Dataset(
-        images=np.stack([img for img, _, _ in items]),
-        labels=np.array([index[label] for _, label, _ in items], dtype=np.int64),
-        splits=np.array([s for _, _, s in items]),
+        images=np.stack([img for img, _, _, _ in items]),
+        labels=np.array([index[label] for _, label, _, _ in items], dtype=np.int64),
+        splits=np.array([s for _, _, s, _ in items]),
         classes=classes,
         source=str(path),
         digest=_content_digest(path),
         skipped=dict(problem.counts),
+        names=np.array([name for _, _, _, name in items]),
     )
     if use_cache and _write_cache(cached, ds, str(path.resolve())):
         progress(f"cached as {cached} ({cached.stat().st_size / 2**20:.0f} MiB)")
@@ -417,6 +424,7 @@ def _write_cache(target: Path, ds: Dataset, source: str) -> bool:
             digest=np.array(ds.digest),
             skip_kinds=np.array(list(ds.skipped), dtype=str),
             skip_counts=np.array(list(ds.skipped.values()), dtype=np.int64),
+            names=ds.names,
             source=np.array(source),
         )
         tmp = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")

@@ -17,6 +17,7 @@ import typer
 from edge_runtime.classifier import with_flip
 from edge_runtime.commands.common import UserError, require_training_stack
 from edge_runtime.commands.recognizer_setup import PRECISION_HELP
+from edge_runtime.metrics import scores
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -79,11 +80,28 @@ def evaluate(
         "A bundled model runs in the precision `auto` picks (--precision is the scored "
         "model's); NAME.int8 or NAME.fp32 names one.",
     ),
+    crowd: str = typer.Option(
+        None,
+        "--labels",
+        help="Also score against crowd votes: 'ferplus' (ferplus.csv beside the dataset: FER+, "
+        "10 taggers per FER2013 image) or a votes file with its columns (file, neutral, "
+        "happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF). Reports "
+        "the majority label's accuracy and macro-F1 and the clear-expression accuracy (faces "
+        "where 7 of 10 taggers chose one emotion other than neutral).",
+    ),
+    leaked: Path = typer.Option(
+        None,
+        "--leaked",
+        help="A list of test images (paths inside the dataset, one a line) that also appear "
+        "in Training; every figure is also given without them. Default: "
+        "fer2013-test-in-training.txt beside the dataset, when there is one.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
     (CK+, JAFFE, your own photos) holding some of the model's classes under common names."""
     from edge_runtime.labels import parse_classes
+    from edge_train import votes
     from edge_train.data import DataError, load
 
     labels, fn, kind = load_predictor(model, threads, precision)
@@ -99,23 +117,28 @@ def evaluate(
         ds = load(data)
         split = split or ds.report_split()
         part = ds.split(split)
+        truths = votes.truths(part, task, crowd, data, leaked)
     except DataError as e:
         raise UserError(str(e)) from None
     counts = {c: n for c, n in part.counts().items() if n}
-    scored = part.only(task)
-    if len(scored) == 0:
+    in_task = truths.fer2013 >= 0
+    if not in_task.any():
         raise UserError(
             f"{data}: none of its classes ({', '.join(counts)}) is one the model scores "
             f"({', '.join(task)})"
         )
-    probs = answer(scored.images)
-    rep = scores(scored.labels, probs.argmax(1), task)
+    all_probs = answer(part.images)
+    probs, y_true = all_probs[in_task], truths.fer2013[in_task]
+    rep = scores(y_true, probs.argmax(1), task)
+    rep["figures"] = truths.figures(all_probs.argmax(1))
     if against:
         from edge_runtime.metrics import paired
 
-        pred = other_answer(scored.images).argmax(1)
-        rep["against"] = scores(scored.labels, pred, task) | {"model": str(against)}
-        rep["against"].update(paired(scored.labels, probs.argmax(1), pred))
+        other_pred = other_answer(part.images).argmax(1)
+        pred = other_pred[in_task]
+        rep["against"] = scores(y_true, pred, task) | {"model": str(against)}
+        rep["against"].update(paired(y_true, probs.argmax(1), pred))
+        rep["against"]["figures"] = truths.figures(other_pred)
     rep.update(
         model=str(model),
         kind=kind,
@@ -127,11 +150,11 @@ def evaluate(
         skipped_files=dict(ds.skipped),
     )
     if min_confidence:
-        others = part._take(~np.isin(np.array(part.classes)[part.labels], task))
         from edge_runtime.metrics import confidence_report
 
+        others = all_probs[~in_task]
         rep["confidence"] = confidence_report(
-            probs, scored.labels, answer(others.images) if len(others) else None, min_confidence
+            probs, y_true, others if len(others) else None, min_confidence
         )
     if as_json:
         typer.echo(json.dumps(rep))
@@ -155,18 +178,6 @@ def _answer_over(
     from edge_runtime.labels import task_probs
 
     return lambda x: task_probs(answer(x), labels, task)
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray, task: tuple[str, ...]) -> dict:
-    """The report over every class the model may answer, with macro-F1 over the classes the
-    data has (a class it lacks has no recall to average)."""
-    from edge_runtime.metrics import report
-
-    rep = report(y_true, y_pred, task)
-    have = [c for c in task if rep["per_class"][c]["support"]]
-    rep["macro_f1"] = float(np.mean([rep["per_class"][c]["f1"] for c in have]))
-    rep["scored_classes"] = have
-    return rep
 
 
 def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
@@ -202,6 +213,7 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
     typer.echo("confusion (rows true, columns predicted): " + ", ".join(task))
     for lab, row in zip(task, rep["confusion"], strict=True):
         typer.echo(f"  {lab:<{width}} " + " ".join(f"{v:5d}" for v in row))
+    _print_figures(rep["figures"], rep["model"])
     a = rep.get("against")
     if a:
         typer.echo(
@@ -212,6 +224,7 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
             f"only {a['model']} on {a['only_b_right']}: p = {a['p_value']:.3g} that two equally "
             "accurate models split them at least that unevenly (exact McNemar)"
         )
+        _print_figures(a["figures"], a["model"])
     c = rep.get("confidence")
     if c:
         acc = c["answered_accuracy"]
@@ -226,3 +239,35 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
                 else ""
             )
         )
+
+
+FIGURE_NAMES = {
+    "fer2013": "dataset label (1 tagger)",
+    "ferplus_majority": "votes' majority",
+    "ferplus_clear": "clear (7+ of 10 votes, not neutral)",
+}
+
+
+def _print_figures(figures: dict, model: str) -> None:
+    """One line per truth the faces were scored against, with its leak-free twin."""
+    leaked = figures["sources"]["leaked"]
+    if len(figures) <= 2 and not leaked:
+        return  # the dataset's labels alone, already reported above
+    typer.echo(
+        f"{model}: accuracy, macro-F1 and faces by what it is scored against"
+        + (f"; without the {leaked['in_split']} test images leaked from Training" if leaked else "")
+    )
+    width = max(len(v) for v in FIGURE_NAMES.values())
+    for key, title in FIGURE_NAMES.items():
+        if key in figures:
+            f = figures[key]
+            line = f"  {title:<{width}}  {_figure_text(f)}"
+            if "without_leaked" in f:
+                line += f" | without leaked: {_figure_text(f['without_leaked'])}"
+            typer.echo(line)
+
+
+def _figure_text(f: dict) -> str:
+    if not f["n"]:
+        return "n=0"
+    return f"{f['accuracy']:.4f} F1 {f['macro_f1']:.4f} n={f['n']}"
