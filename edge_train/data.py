@@ -54,7 +54,8 @@ class DataError(EdgeFerError):
 class Dataset:
     """Images (uint8 [N, 48, 48]), label indices into `classes`, each image's split name and
     its path inside the dataset (`test/angry/PrivateTest_1.jpg`; empty for a CSV's rows),
-    which votes files and the leaked-images list match."""
+    which votes files and the leaked-images list match. `targets`, when set, are the soft
+    training targets over `classes` ([N, len(classes)]) that replace the one-hot labels."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -64,6 +65,7 @@ class Dataset:
     digest: str
     skipped: dict[str, int] = field(default_factory=dict)
     names: np.ndarray | None = None
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -78,6 +80,7 @@ class Dataset:
             self.digest,
             dict(self.skipped),
             None if self.names is None else self.names[mask],
+            None if self.targets is None else self.targets[mask],
         )
 
     def split(self, name: str) -> Dataset:
@@ -120,6 +123,14 @@ class Dataset:
         index = {self.classes.index(c): i for i, c in enumerate(classes) if c in self.classes}
         part = self._take(np.isin(self.labels, list(index)))
         part.labels = np.array([index[v] for v in part.labels.tolist()], dtype=np.int64)
+        if part.targets is not None:
+            cols = [self.classes.index(c) if c in self.classes else -1 for c in classes]
+            kept = np.stack(
+                [part.targets[:, c] if c >= 0 else np.zeros(len(part)) for c in cols], axis=1
+            )
+            part.targets = (kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)).astype(
+                np.float32
+            )
         part.classes = tuple(classes)
         return part
 

@@ -57,6 +57,8 @@ class TrainConfig:
     mixup: bool = False  # online augmentation also blends each face with another (mixup)
     also_teachers: tuple[str, ...] = ()  # more teachers, their answers averaged with teacher's
     init: str = ""  # a trained .keras model (this architecture or one it grows) that starts the run
+    votes: str = ""  # a votes file (FER+): soft targets, and the majority as the label
+    dataset_label_weight: float = 0.0  # with votes: the dataset's own label's share of a target
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -432,7 +434,8 @@ def fit_one(
         state = {"epoch": 0, "history": [], "best": -1.0, "best_epoch": 0, "wait": 0}
         ckpt.mkdir(parents=True, exist_ok=True)
 
-    faces, y_train = train.images, _onehot(train.labels, n)
+    faces = train.images
+    y_train = _onehot(train.labels, n) if train.targets is None else train.targets
     labelled = np.ones(len(faces), bool)
     if others is not None:
         faces = np.concatenate([faces, others])
@@ -610,6 +613,7 @@ def run_training(
         "command": cfg.command,
         "config": {k: v for k, v in asdict(cfg).items() if k != "command"},
         "data": {"source": ds.source, "sha256": ds.digest, "counts": ds.counts()},
+        "scored_against": f"majority of the votes in {cfg.votes}" if cfg.votes else "labels",
         "splits": evaluate_splits(model, ds),
         "cv": cv,
         "teacher": _provenance(cfg.teacher),

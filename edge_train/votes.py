@@ -288,3 +288,26 @@ def truths(
         )
     sources["votes"] = {"file": found.source, "matched": int(voted.sum()), "of": len(part)}
     return Truths(task, fer, majority(counts, task), clear(counts, task), clean, sources)
+
+
+def relabelled(full: Dataset, task: tuple[str, ...], path: Path, dataset_weight: float) -> Dataset:
+    """`full` as a training set for `task` labelled by the votes in `path`: the images whose
+    majority is a class of the task, labelled with it (so validation scores the majority),
+    each with a soft target, the votes' distribution over the task mixed with the dataset's
+    own label at `dataset_weight` (where that label is a class of the task)."""
+    names = require_names(full, "votes")
+    found = read_votes(path)
+    counts = found.of(names)
+    label = majority(counts, task)
+    keep = label >= 0
+    if not keep.any():
+        raise DataError(f"{found.source}: no image of {full.source} has a majority in the task")
+    own = np.array([full.classes[v] for v in full.labels.tolist()])
+    onehot = np.stack([own == c for c in task], axis=1).astype(np.float32)
+    dist = distribution(counts, task)
+    weight = np.where(onehot.any(axis=1), dataset_weight, 0.0)[:, None].astype(np.float32)
+    part = full._take(keep)
+    part.labels = label[keep]
+    part.classes = tuple(task)
+    part.targets = ((1 - weight) * dist + weight * onehot)[keep]
+    return part

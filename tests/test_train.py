@@ -686,3 +686,40 @@ def test_cli_help_lists_every_command():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([str(Path(__file__))]))
+
+
+def test_train_on_votes_learns_their_distribution_and_keeps_the_epoch_by_their_majority(
+    synthetic_zip, tmp_path, monkeypatch
+):
+    needs_training_stack()
+    import zipfile
+
+    import edge_train.fit as fit
+    from edge_train.votes import VOTE_COLUMNS
+
+    votes = tmp_path / "votes.csv"
+    with zipfile.ZipFile(synthetic_zip) as zf, open(votes, "w") as f:
+        f.write("file," + ",".join(VOTE_COLUMNS) + "\n")
+        for i, name in enumerate(n for n in zf.namelist() if n.endswith(".png")):
+            happy = 8 if "/happy/" in name else 2
+            if i % 3 == 0:
+                happy = 10 - happy  # the crowd disagrees with the dataset on a third
+            f.write(f"{name},0,{happy},0,{10 - happy},0,0,0,0,0,0\n")
+    seen = []
+    real_fit_one = fit.fit_one
+    monkeypatch.setattr(
+        fit,
+        "fit_one",
+        lambda cfg, train, *a, **k: seen.append(train) or real_fit_one(cfg, train, *a, **k),
+    )
+    out = tmp_path / "voted"
+    args = train_args(synthetic_zip, "--labels", str(votes), "--dataset-label-weight", "0.5")
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    train = seen[0]
+    assert np.allclose(np.unique(train.targets.round(3)), [0.1, 0.4, 0.6, 0.9])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["scored_against"] == f"majority of the votes in {votes}"
+    assert metrics["config"]["dataset_label_weight"] == 0.5
+    res = CliRunner().invoke(app, [*train_args(synthetic_zip, "--dataset-label-weight", "0.5")])
+    assert res.exit_code == 2 and "--dataset-label-weight needs --labels" in res.output

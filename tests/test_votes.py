@@ -206,3 +206,23 @@ def test_shared_ferplus_figures_count_the_faces_the_issue_names():
     assert fig["ferplus_majority"]["n"] == 3349 and fig["ferplus_clear"]["n"] == 1538
     assert fig["ferplus_majority"]["accuracy"] == pytest.approx(0.6823, abs=0.0015)
     assert fig["ferplus_clear"]["accuracy"] == pytest.approx(0.8797, abs=0.0015)
+
+
+def test_relabelled_trains_on_the_votes_mixed_with_the_dataset_label(voted):
+    from edge_train.votes import relabelled
+
+    full = load(voted)
+    ds = relabelled(full, FER7, voted.parent / "ferplus.csv", 0.25)
+    with open(voted.parent / "ferplus.csv") as f:
+        by_name = {r[0]: [int(v) for v in r[2:]] for r in csv.reader(f) if r[0] != "file"}
+    counts = np.array([by_name.get(n, [0] * 10) for n in full.names.tolist()])
+    keep = majority(counts, FER7) >= 0
+    assert len(ds) == keep.sum() and ds.classes == FER7
+    assert ds.labels.tolist() == majority(counts, FER7)[keep].tolist()
+    onehot = np.eye(7)[full.labels[keep]]
+    expected = 0.75 * distribution(counts, FER7)[keep] + 0.25 * onehot
+    np.testing.assert_allclose(ds.targets, expected, atol=1e-6)
+    # a happy vs sad task keeps the faces voted happy or sad, its targets over those two
+    hs = relabelled(full, ("happy", "sad"), voted.parent / "ferplus.csv", 0.0)
+    assert set(hs.labels.tolist()) <= {0, 1} and np.allclose(hs.targets.sum(axis=1), 1.0)
+    assert hs.split("PrivateTest").targets.shape == (len(hs.split("PrivateTest")), 2)

@@ -107,6 +107,23 @@ def train(
         "from the file and card into OUT/init, batch norms from --data's Training faces. The "
         "classifier head is replaced when the task or the depth differs.",
     ),
+    votes: str = typer.Option(
+        None,
+        "--labels",
+        help="Train on crowd votes: 'ferplus' (ferplus.csv beside --data: FER+, 10 taggers per "
+        "FER2013 image) or a votes file with its columns (see evaluate --help). Each image's "
+        "target is its votes' distribution over the task's classes (images whose most voted "
+        "answer is no class of the task are dropped), and the kept epoch is chosen by the "
+        "majority label's accuracy on PublicTest.",
+    ),
+    dataset_label_weight: float = typer.Option(
+        0.0,
+        "--dataset-label-weight",
+        min=0.0,
+        max=1.0,
+        help="With --labels: the share of the dataset's own label (FER2013's single tagger) "
+        "in each target, the votes' distribution taking the rest.",
+    ),
     strategy: str = typer.Option("none", "--strategy", help="none | mirrored | multiworker"),
     cpu_devices: int = typer.Option(
         0, "--cpu-devices", help="Split the CPU into N logical devices (for mirrored without GPUs)."
@@ -146,10 +163,12 @@ def train(
     for t in [teacher, *also_teacher]:
         if t is not None and not t.exists():
             raise UserError(f"--teacher {t}: no such file or directory")
-    if teacher_other_faces and (teacher is None or cv or class_weight != "none"):
+    if dataset_label_weight and not votes:
+        raise UserError("--dataset-label-weight needs --labels")
+    if teacher_other_faces and (teacher is None or cv or class_weight != "none" or votes):
         raise UserError(
-            "--teacher-other-faces needs --teacher, and neither --cv nor --class-weight (the "
-            "other faces have no class of the task)"
+            "--teacher-other-faces needs --teacher, and neither --cv, --class-weight nor "
+            "--labels (the other faces have no class of the task)"
         )
     for flag, wanted in (("--sharpen", sharpen), ("--mixup", mixup)):
         if wanted and (teacher is None or teacher_sees != "augmented" or not augment):
@@ -192,7 +211,13 @@ def train(
         split_cpu(cpu_devices)
     try:
         full = load(data)
-        ds = full.task(task)
+        if votes:
+            from edge_train.votes import find_votes, relabelled
+
+            votes = str(find_votes(votes, data))
+            ds = relabelled(full, task, Path(votes), dataset_label_weight)
+        else:
+            ds = full.task(task)
         others = full.other_faces(task) if teacher_other_faces else None
     except DataError as e:
         raise UserError(str(e)) from None
@@ -209,6 +234,7 @@ def train(
             "teacher": str(teacher) if teacher else "",
             "also_teachers": tuple(str(t) for t in also_teacher),
             "init": str(init) if init else "",
+            "votes": votes or "",
             "command": command_line(ctx),
         }
     )
