@@ -226,3 +226,41 @@ def test_relabelled_trains_on_the_votes_mixed_with_the_dataset_label(voted):
     hs = relabelled(full, ("happy", "sad"), voted.parent / "ferplus.csv", 0.0)
     assert set(hs.labels.tolist()) <= {0, 1} and np.allclose(hs.targets.sum(axis=1), 1.0)
     assert hs.split("PrivateTest").targets.shape == (len(hs.split("PrivateTest")), 2)
+
+
+def test_bench_gives_the_same_crowd_figures_as_evaluate(tiny_onnx_model, voted):
+    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(voted), "--labels", "ferplus")
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            str(tiny_onnx_model),
+            "--formats",
+            "fp32",
+            "--data",
+            str(voted),
+            "--labels",
+            "ferplus",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--batch",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output.strip().splitlines()[-1])
+    fig = rep["figures"]
+    assert row["accuracy"] == pytest.approx(fig["fer2013"]["accuracy"])
+    assert row["accuracy_without_leaked"] == pytest.approx(
+        fig["fer2013"]["without_leaked"]["accuracy"]
+    )
+    assert row["ferplus_accuracy"] == pytest.approx(fig["ferplus_majority"]["accuracy"])
+    assert row["ferplus_macro_f1"] == pytest.approx(fig["ferplus_majority"]["macro_f1"])
+    assert row["clear_accuracy"] == pytest.approx(fig["ferplus_clear"]["accuracy"])
+    res = CliRunner().invoke(app, ["bench", str(tiny_onnx_model), "--labels", "ferplus"])
+    assert res.exit_code == 2 and "--labels needs --data" in res.output

@@ -57,6 +57,7 @@ class BenchConfig:
     rounds: int = 10
     data: Path | None = None
     split: str | None = None
+    labels: str | None = None  # crowd votes to score against too (evaluate --labels)
     video: str | None = None
     video_frames: int | None = None
     video_passes: int = 2
@@ -142,11 +143,18 @@ def _faces(n: int, part) -> np.ndarray:
 
 
 def _accuracy(
-    runners: dict, part, split: str, progress: Progress, note: Callable[[str], None]
+    runners: dict,
+    cfg: BenchConfig,
+    part,
+    split: str,
+    progress: Progress,
+    note: Callable[[str], None],
 ) -> dict[tuple[str, str], dict]:
-    """Accuracy and macro-F1 per (model, format) on the split, over each model's classes."""
-    from edge_runtime.metrics import report
+    """Accuracy and macro-F1 per (model, format) on the split, over each model's classes the
+    data has; with the leaked list beside the data, accuracy without those images; with
+    `cfg.labels`, the votes' majority accuracy and macro-F1 and the clear-expression accuracy."""
     from edge_train.data import DataError
+    from edge_train.votes import truths
 
     out: dict[tuple[str, str], dict] = {}
     for (model, fmt, _t), r in runners.items():
@@ -158,18 +166,30 @@ def _accuracy(
             continue
         progress.update(f"accuracy {model} {fmt}")
         try:
-            task = part.task(tuple(r.labels))
+            truth = truths(part, tuple(r.labels), cfg.labels, Path(cfg.data), None)
         except DataError as e:
-            note(f"{model} {fmt}: no accuracy ({e})")
+            raise BenchError(str(e)) from None
+        if not (truth.fer2013 >= 0).any():
+            note(f"{model} {fmt}: no accuracy (none of its classes is in {cfg.data})")
             out[(model, fmt)] = {}
             continue
-        rep = report(task.labels, r.proba(task.images).argmax(1), r.labels)
+        fig = truth.figures(r.proba(part.images).argmax(1))
+        own = fig["fer2013"]
         out[(model, fmt)] = {
-            "accuracy": rep["accuracy"],
-            "macro_f1": rep["macro_f1"],
-            "eval_n": rep["n"],
+            "accuracy": own["accuracy"],
+            "macro_f1": own["macro_f1"],
+            "eval_n": own["n"],
             "eval_split": split,
+            "accuracy_without_leaked": own.get("without_leaked", {}).get("accuracy"),
         }
+        if "ferplus_majority" in fig:
+            major, clear = fig["ferplus_majority"], fig["ferplus_clear"]
+            out[(model, fmt)].update(
+                ferplus_accuracy=major["accuracy"],
+                ferplus_macro_f1=major["macro_f1"],
+                ferplus_without_leaked=major.get("without_leaked", {}).get("accuracy"),
+                clear_accuracy=clear["accuracy"],
+            )
     return out
 
 
@@ -335,7 +355,7 @@ def run_bench(
             else:
                 runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t)
         _note_flip_tta(runners, note)
-        acc = _accuracy(runners, part, split, progress, note) if part is not None else {}
+        acc = _accuracy(runners, cfg, part, split, progress, note) if part is not None else {}
         rows = _video_rows(cfg, progress, note) if cfg.video else []
         detectors = (
             detector_rows(
@@ -385,6 +405,11 @@ def run_bench(
             macro_f1=None,
             eval_n=None,
             eval_split=None,
+            accuracy_without_leaked=None,
+            ferplus_accuracy=None,
+            ferplus_macro_f1=None,
+            ferplus_without_leaked=None,
+            clear_accuracy=None,
         )
         row.update(acc.get((model, fmt), {}))
         latency.append(row)

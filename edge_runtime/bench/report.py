@@ -84,7 +84,30 @@ LATENCY_COLUMNS: list[tuple[str, object]] = [
     ("MACs", lambda r: f"{r['macs'] / 1e6:.1f}M" if r.get("macs") else "-"),
     ("accuracy", lambda r: pct(r.get("accuracy"))),
     ("macro-F1", lambda r: _num(r.get("macro_f1"))),
+    ("without leaked", lambda r: pct(r.get("accuracy_without_leaked"))),
+    ("FER+ acc.", lambda r: pct(r.get("ferplus_accuracy"))),
+    ("FER+ F1", lambda r: _num(r.get("ferplus_macro_f1"))),
+    ("FER+ without leaked", lambda r: pct(r.get("ferplus_without_leaked"))),
+    ("clear acc.", lambda r: pct(r.get("clear_accuracy"))),
 ]
+#: columns shown only when some row has their figure
+OPTIONAL_FIGURES = {
+    "without leaked": "accuracy_without_leaked",
+    "FER+ acc.": "ferplus_accuracy",
+    "FER+ F1": "ferplus_macro_f1",
+    "FER+ without leaked": "ferplus_without_leaked",
+    "clear acc.": "clear_accuracy",
+}
+
+
+def latency_columns(rows: list[dict]) -> list[tuple[str, object]]:
+    """LATENCY_COLUMNS less the optional figures no row has."""
+    return [
+        (h, f)
+        for h, f in LATENCY_COLUMNS
+        if h not in OPTIONAL_FIGURES or any(r.get(OPTIONAL_FIGURES[h]) is not None for r in rows)
+    ]
+
 
 ARM_COLUMNS: list[tuple[str, object]] = [
     ("model", "model"),
@@ -170,7 +193,9 @@ def markdown_tables(result: BenchResult) -> str:
     out = [
         "## Latency and accuracy",
         "",
-        *table(sorted(result.latency_rows(), key=row_order), LATENCY_COLUMNS),
+        *table(
+            sorted(result.latency_rows(), key=row_order), latency_columns(result.latency_rows())
+        ),
     ]
     auto = auto_line(result.system)
     if auto:
@@ -250,8 +275,22 @@ def method_lines(result: BenchResult) -> list[str]:
     if any(r.get("accuracy") is not None for r in lat):
         split = next(r["eval_split"] for r in lat if r.get("eval_split"))
         lines.append(
-            f"- Accuracy and macro-F1: split {split} of `{c['data']}`, each model "
-            "over its own classes."
+            f"- Accuracy and macro-F1: split {split} of `{c['data']}` against its own labels "
+            "(FER2013: one tagger per image), each model over its own classes."
+            + (
+                " Without leaked: the same, less the test images whose pixels are also in "
+                "Training (the list beside the data)."
+                if any(r.get("accuracy_without_leaked") is not None for r in lat)
+                else ""
+            )
+        )
+    if any(r.get("ferplus_accuracy") is not None for r in lat):
+        lines.append(
+            f"- FER+: against the crowd votes ({c.get('labels')}, 10 taggers per image): "
+            "accuracy and macro-F1 on the majority label (the most voted answer; ties, "
+            "unknown, not-a-face and classes outside the model dropped), and clear acc., the "
+            "share of faces where 7 of 10 taggers chose one emotion other than neutral that "
+            "get that emotion."
         )
     if result.video_rows():
         lines.append(

@@ -105,6 +105,12 @@ def bench(
     split: str | None = typer.Option(
         None, "--split", help="Split to score (default: PrivateTest, else test, else all)."
     ),
+    labels: str | None = typer.Option(
+        None,
+        "--labels",
+        help="Also score against crowd votes, as evaluate --labels does ('ferplus': "
+        "ferplus.csv beside --data): the majority's accuracy and macro-F1, clear expressions.",
+    ),
     video: str | None = typer.Option(
         None, "--video", help="Video file: end-to-end pipeline fps and ms per stage."
     ),
@@ -166,6 +172,8 @@ def bench(
         )
     if data is not None and not data.exists():
         raise UserError(f"--data {data}: no such file or directory")
+    if labels and data is None:
+        raise UserError("--labels needs --data")
     if video is not None and "://" not in video and not Path(video).is_file():
         raise UserError(f"--video {video}: no such video file")
     try:
@@ -185,6 +193,7 @@ def bench(
         runs=runs,
         data=data,
         split=split,
+        labels=labels,
         video=video,
         video_frames=video_frames,
         video_passes=video_passes,
