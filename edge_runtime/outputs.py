@@ -197,7 +197,8 @@ TIMELINE_COLUMNS = "frame timestamp faces id x y w h face_score label score".spl
 
 class CsvTimelineWriter(Writer):
     """A per-frame emotion timeline: one row per face per frame (one empty row for a frame
-    without faces), with every class probability in its own column.
+    without faces), with every class probability in its own column: the track's averaged
+    ones (which its steady label follows), then this frame's own as raw_<class>.
 
     An existing timeline with the same columns is appended to (a restarted service keeps its
     history); one with other columns is kept, and the timeline goes to the next free name.
@@ -212,7 +213,7 @@ class CsvTimelineWriter(Writer):
         rotation: Rotation | None = None,
     ) -> None:
         path = Path(path)
-        self.header = [*TIMELINE_COLUMNS, *labels]
+        self.header = [*TIMELINE_COLUMNS, *labels, *(f"raw_{k}" for k in labels)]
         self.labels = labels
         self.note: str | None = None
         self.segments = Segments(path, rotation) if rotation and rotation.active else None
@@ -246,7 +247,7 @@ class CsvTimelineWriter(Writer):
         self._frames += 1
         with _writing(self.path):
             if not result.faces:
-                self._csv.writerow(head + [""] * (8 + len(self.labels)))
+                self._csv.writerow(head + [""] * (8 + 2 * len(self.labels)))
             for f in result.faces:
                 seen = "" if f.face_score is None else f"{f.face_score:.4f}"
                 self._csv.writerow(
@@ -258,6 +259,7 @@ class CsvTimelineWriter(Writer):
                         f.label,
                         f"{f.score:.4f}",
                         *(f"{f.probs[k]:.4f}" for k in self.labels),
+                        *(f"{f.raw_probs[k]:.4f}" if f.raw_probs else "" for k in self.labels),
                     ]
                 )
             self._file.flush()

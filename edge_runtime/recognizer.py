@@ -8,8 +8,9 @@
 Stills: full detection on a copy shrunk to `still_detect_size`, no smoothing. Streams:
 full-frame detection every `detect_every` frames (and whenever a track is missed or none
 exists), otherwise each track is re-detected in a region around its last box; each track's
-probabilities are smoothed with an exponential moving average. All faces of an image or a
-frame go through the classifier in one batched call.
+log-probabilities are averaged over its frames and its label changes only when another
+class leads for a while (`tracking.LabelFilter`, `Hold`). All faces of an image or a frame
+go through the classifier in one batched call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ from edge_runtime.stream_sources import (
     camera_source,
     video_source,
 )
-from edge_runtime.tracking import Smoother, Track, Tracker, iou, search_region
+from edge_runtime.tracking import Hold, LabelFilter, Track, Tracker, iou, search_region
 
 FrameObserver = Callable[[FrameResult, np.ndarray], None]
 
@@ -56,7 +57,8 @@ class RecognizerOptions:
     detect_size: int = 320  # streams: longer side of the copy a full-frame detection sees
     still_detect_size: int = 640  # stills: same, for single images (accuracy over speed)
     detect_every: int = 10  # streams: a full-frame detection at least every N frames
-    smoothing: float | None = 0.5  # streams: EMA weight of the newest frame; None = off
+    smoothing: float | None = 0.5  # streams: EMA weight of the newest frame's log-probs; None = off
+    hold: Hold = field(default_factory=Hold)  # streams: when a track's label may change
     max_misses: int = 8  # streams: frames a track may go unseen before it is dropped
     iou_threshold: float = 0.3  # streams: overlap for a detection to continue a track
     min_face: float = 0.04  # smallest face, as a fraction of the image's longer side
@@ -120,11 +122,15 @@ class EmotionRecognizer:
         probs: np.ndarray,
         ids: list[int] | None = None,
         face_scores: np.ndarray | list[float] | None = None,
+        chosen: list[int | None] | None = None,
+        raw: np.ndarray | None = None,
     ) -> list[Face]:
+        """Faces with `probs` per box, labelled with `chosen` (streams: each track's steady
+        label) or the most likely class; `raw`: this frame's own probabilities (streams)."""
         labels = self.labels
         faces = []
         for i, (b, p) in enumerate(zip(boxes, probs, strict=True)):
-            k = int(np.argmax(p))
+            k = int(np.argmax(p)) if chosen is None or chosen[i] is None else chosen[i]
             faces.append(
                 Face(
                     box=tuple(int(round(v)) for v in b),
@@ -133,6 +139,9 @@ class EmotionRecognizer:
                     probs={lab: float(v) for lab, v in zip(labels, p, strict=True)},
                     id=None if ids is None else ids[i],
                     face_score=None if face_scores is None else float(face_scores[i]),
+                    raw_probs=None
+                    if raw is None
+                    else {lab: float(v) for lab, v in zip(labels, raw[i], strict=True)},
                 )
             )
         return faces
@@ -217,7 +226,7 @@ class FrameStream:
         self.reader: FrameReader | None = None
         opts = recognizer.options
         self.tracker = Tracker(opts.iou_threshold, opts.max_misses)
-        self.smoother = Smoother(opts.smoothing)
+        self.label_filter = LabelFilter(opts.smoothing, opts.hold)
         self._since_full = opts.detect_every  # the first frame gets a full detection
         self._need_full = True
 
@@ -282,16 +291,15 @@ class FrameStream:
         probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, 1))
         t3 = time.perf_counter()
         by_id = {t.id: t for t in self.tracker.tracks}
-        smoothed = []
         for i, p in zip(ids, probs, strict=True):
-            t = by_id[i]
-            t.probs = self.smoother.update(t.probs, p)
-            smoothed.append(t.probs)
+            self.label_filter.update(by_id[i], p)
         faces = rec._faces(
             boxes,
-            np.asarray(smoothed).reshape(len(ids), len(rec.labels)),
+            np.asarray([by_id[i].probs for i in ids]).reshape(len(ids), len(rec.labels)),
             ids,
             [t.score for t in tracks],
+            chosen=[by_id[i].label for i in ids],
+            raw=probs,
         )
         t4 = time.perf_counter()
         return FrameResult(

@@ -22,6 +22,7 @@ class Face:
     probs: dict[str, float]
     id: int | None = None
     face_score: float | None = None  # the detector's confidence (Haar has none: 1.0)
+    raw_probs: dict[str, float] | None = None  # streams: this frame's own, before averaging
 
     @property
     def answer(self) -> str:
@@ -42,6 +43,8 @@ class Face:
         )
         if self.face_score is not None:
             d["face_score"] = round(float(self.face_score), 4)
+        if self.raw_probs is not None:
+            d["raw_probs"] = {k: round(float(v), 4) for k, v in self.raw_probs.items()}
         return d
 
 

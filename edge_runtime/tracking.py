@@ -1,4 +1,4 @@
-"""Face tracks across stream frames: stable ids, and per-track smoothing of probabilities.
+"""Face tracks across stream frames: stable ids, and per-track steady labels.
 
 Between full-frame detections each track is re-detected in a region around its last box;
 a track not found for `max_misses` frames in a row is dropped. A new detection joins the
@@ -34,19 +34,64 @@ def search_region(box: np.ndarray, grow: float = 2.0) -> tuple[int, int, int, in
     return int(cx - side / 2), int(cy - side / 2), int(round(side)), int(round(side))
 
 
-class Smoother:
-    """Exponential moving average of class probabilities: `alpha` is the new frame's weight
-    (1.0 or None = no smoothing)."""
+@dataclass(frozen=True)
+class Hold:
+    """When a track's label may change: another class must lead the current one by `margin`
+    (in averaged log-probability: 1.0 is e = 2.7 times as likely) for `frames` frames in a
+    row, or lead it at all for `max_frames` in a row. Short runs of another class (a blink,
+    a word, a turn of the head) leave the label alone; a clear change shows within `frames`
+    frames, a slight one within `max_frames`."""
 
-    def __init__(self, alpha: float | None) -> None:
+    margin: float = 1.0
+    frames: int = 3
+    max_frames: int = 12
+
+    def __post_init__(self) -> None:
+        if self.margin < 0 or self.frames < 1 or self.max_frames < self.frames:
+            raise ValueError(
+                f"hold: margin >= 0 and 1 <= frames <= max frames, got {self.margin}, "
+                f"{self.frames}, {self.max_frames}"
+            )
+
+
+#: a new label as soon as it leads
+NO_HOLD = Hold(0.0, 1, 1)
+
+
+class LabelFilter:
+    """A track's steady label: class log-probabilities averaged over its frames (an
+    exponential moving average, `alpha` the newest frame's weight; None or 1.0: none), and
+    the label changed only as `hold` allows. Averaging log-probabilities multiplies the
+    frames' evidence, so a confident frame outweighs several unsure ones."""
+
+    def __init__(self, alpha: float | None, hold: Hold = NO_HOLD) -> None:
         if alpha is not None and not 0.0 < alpha <= 1.0:
             raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
         self.alpha = alpha
+        self.hold = hold
 
-    def update(self, previous: np.ndarray | None, new: np.ndarray) -> np.ndarray:
-        if previous is None or self.alpha is None or self.alpha >= 1.0:
-            return new
-        return self.alpha * new + (1.0 - self.alpha) * previous
+    def update(self, track: Track, probs: np.ndarray) -> np.ndarray:
+        """Take this frame's `probs` into the track: sets `track.probs` (the averaged
+        probabilities) and `track.label` (the steady label's index); returns `track.probs`."""
+        logp = np.log(np.clip(np.asarray(probs, np.float64), 1e-6, 1.0))
+        if track.log_probs is None or self.alpha is None or self.alpha >= 1.0:
+            track.log_probs = logp
+        else:
+            track.log_probs = self.alpha * logp + (1.0 - self.alpha) * track.log_probs
+        p = np.exp(track.log_probs - track.log_probs.max())
+        track.probs = (p / p.sum()).astype(np.float32)
+        best = int(np.argmax(track.log_probs))
+        if track.label is None or best == track.label:
+            track.label, track.challenger, track.led, track.led_clearly = best, None, 0, 0
+            return track.probs
+        if best != track.challenger:
+            track.challenger, track.led, track.led_clearly = best, 0, 0
+        track.led += 1
+        lead = track.log_probs[best] - track.log_probs[track.label]
+        track.led_clearly = track.led_clearly + 1 if lead >= self.hold.margin else 0
+        if track.led_clearly >= self.hold.frames or track.led >= self.hold.max_frames:
+            track.label, track.challenger, track.led, track.led_clearly = best, None, 0, 0
+        return track.probs
 
 
 @dataclass
@@ -55,7 +100,12 @@ class Track:
 
     id: int
     box: np.ndarray
-    probs: np.ndarray | None = None
+    probs: np.ndarray | None = None  # averaged over its frames (LabelFilter)
+    log_probs: np.ndarray | None = field(default=None, repr=False)
+    label: int | None = None  # the steady label's class index
+    challenger: int | None = field(default=None, repr=False)
+    led: int = field(default=0, repr=False)  # frames the challenger has led in a row
+    led_clearly: int = field(default=0, repr=False)  # ... by the hold's margin
     score: float = 1.0  # the detector's confidence in its latest box
     misses: int = 0
     age: int = 0

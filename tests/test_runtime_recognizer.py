@@ -139,14 +139,18 @@ def test_stream_tracks_ids_smooths_and_batches(classifier):
     assert all([f.id for f in r.faces] == [1, 2] for r in results)
     assert [r.detected for r in results] == [True, False, False, False] * 2 + [True]
     assert classifier.calls == [2] * 9
-    # smoothing: frame 1's output is the mean of frames 0 and 1 raw probabilities
+    # smoothing: frame 1's output is the normalised geometric mean of frames 0 and 1 raw
+    # probabilities, which JSON keeps beside it
     raw = [
         classifier.predict_proba(np.stack([crop_face(f, tuple(b)) for b in boxes]))
         for f in frames[:2]
     ]
+    mean = np.sqrt(raw[0][0] * raw[1][0])
     np.testing.assert_allclose(
-        list(results[1].faces[0].probs.values()), 0.5 * raw[0][0] + 0.5 * raw[1][0], rtol=1e-5
+        list(results[1].faces[0].probs.values()), mean / mean.sum(), rtol=1e-5
     )
+    np.testing.assert_allclose(list(results[1].faces[0].raw_probs.values()), raw[1][0], rtol=1e-6)
+    assert "raw_probs" in results[1].faces[0].to_json()
     s = stream.summary()
     assert s["frames"] == 9 and s["faces"] == 18
     assert set(s["stage_ms"]) == {"read", "detect", "preprocess", "infer", "smooth"}

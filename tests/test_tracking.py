@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.tracking import Smoother, Tracker, iou, search_region
+from edge_runtime.tracking import NO_HOLD, Hold, LabelFilter, Track, Tracker, iou, search_region
 
 
 def test_iou():
@@ -44,12 +44,72 @@ def test_a_track_survives_short_misses_then_is_dropped():
     assert _frame(tr, [[2, 0, 50, 50]]) == ([2], False)
 
 
-def test_smoother():
-    s = Smoother(0.25)
-    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
-    assert s.update(None, a) is a
-    np.testing.assert_allclose(s.update(a, b), [0.75, 0.25])
-    off = Smoother(None)
-    assert off.update(a, b) is b
+def _labels(f: LabelFilter, frames: list[list[float]]) -> list[int]:
+    t = Track(id=1, box=np.zeros(4, np.float32))
+    out = []
+    for p in frames:
+        f.update(t, np.array(p))
+        out.append(t.label)
+    return out
+
+
+HAPPY, SAD, NEUTRAL = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.3, 0.2, 0.5]
+
+
+def test_label_filter_averages_log_probabilities():
+    f = LabelFilter(0.25)
+    t = Track(id=1, box=np.zeros(4, np.float32))
+    f.update(t, np.array([0.5, 0.5]))
+    np.testing.assert_allclose(t.probs, [0.5, 0.5], atol=1e-6)
+    f.update(t, np.array([0.9, 0.1]))
+    geometric = np.array([0.5**0.75 * 0.9**0.25, 0.5**0.75 * 0.1**0.25])
+    np.testing.assert_allclose(t.probs, geometric / geometric.sum(), atol=1e-6)
+    off = LabelFilter(None)
+    off.update(t, np.array([0.2, 0.8]))
+    np.testing.assert_allclose(t.probs, [0.2, 0.8], atol=1e-6)
     with pytest.raises(ValueError):
-        Smoother(1.5)
+        LabelFilter(1.5)
+    with pytest.raises(ValueError):
+        Hold(1.0, 5, 3)
+
+
+def test_hold_ignores_short_runs_of_another_class():
+    flicker = [HAPPY] * 10 + [SAD] * 2 + [HAPPY] * 5 + [SAD] + [HAPPY] * 5
+    assert set(_labels(LabelFilter(0.5, Hold(1.0, 3, 12)), flicker)) == {0}
+    raw = _labels(LabelFilter(None, NO_HOLD), flicker)
+    assert sum(a != b for a, b in zip(raw, raw[1:], strict=False)) == 4
+
+
+def test_hold_follows_a_clear_change_within_its_frames_and_a_slight_one_within_max():
+    hold = Hold(1.0, 3, 12)
+    clear = _labels(LabelFilter(0.5, hold), [HAPPY] * 10 + [SAD] * 20)[10:]
+    assert clear.index(1) + 1 <= 3 + 2  # the average crosses, then leads clearly for 3
+    assert set(clear[clear.index(1) :]) == {1}
+    slight = _labels(LabelFilter(0.5, hold), [HAPPY] * 10 + [NEUTRAL] * 30)[10:]
+    assert 3 < slight.index(2) + 1 <= 12 + 2
+    assert set(slight[slight.index(2) :]) == {2}
+
+
+@pytest.mark.shared
+def test_default_hold_cuts_label_switches_on_the_sample_video(shared_samples):
+    """run's defaults against raw labels on a real clip: at most a third of the switches,
+    and JSON's raw probabilities are each frame's own."""
+    from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
+
+    def labels(options: RecognizerOptions) -> tuple[list[str], list[dict]]:
+        rec = EmotionRecognizer("fer7-nano", options=options)
+        faces = [
+            max(r.faces, key=lambda f: f.box[2] * f.box[3])
+            for r in rec.stream(str(shared_samples / "test.mp4"))
+            if r.faces
+        ]
+        return [f.label for f in faces], [f.raw_probs for f in faces]
+
+    def switches(seq: list[str]) -> int:
+        return sum(a != b for a, b in zip(seq, seq[1:], strict=False))
+
+    steady, raw_probs = labels(RecognizerOptions())
+    raw, raw_twin = labels(RecognizerOptions(smoothing=None, hold=NO_HOLD))
+    assert raw_probs == raw_twin
+    assert raw == [max(p, key=p.__getitem__) for p in raw_probs]
+    assert switches(raw) >= 3 and switches(steady) <= switches(raw) / 3

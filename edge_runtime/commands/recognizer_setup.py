@@ -10,6 +10,7 @@ from edge_runtime.classifier import DEFAULT_MODEL, bundled_models
 from edge_runtime.commands.common import UserError
 from edge_runtime.detect import DetectorError
 from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
+from edge_runtime.tracking import NO_HOLD, Hold
 
 #: a verb's --model help; format() it with the default it gives
 MODEL_HELP = "Bundled model name or path to an edge-fer .onnx file (default: the bundled {})."
@@ -40,7 +41,8 @@ THREADS_HELP = (
 
 
 def parse_smoothing(text: str) -> float | None:
-    """`--smoothing` as an EMA weight in (0, 1], or None for "off"."""
+    """`--smoothing` as the EMA weight of a frame's log-probabilities in (0, 1], or None for
+    "off"."""
     t = text.strip().lower()
     if t in ("off", "none", "no", "0", "1", "1.0"):
         return None
@@ -51,6 +53,30 @@ def parse_smoothing(text: str) -> float | None:
     if not 0.0 < alpha <= 1.0:
         raise UserError(f"--smoothing must be in (0, 1] or 'off', got {text!r}")
     return alpha
+
+
+HOLD_HELP = (
+    "When a face's label may change: MARGIN,FRAMES,MAX: another class must lead the current "
+    "one by MARGIN in averaged log-probability (1.0: e = 2.7 times as likely) for FRAMES frames "
+    "in a row, or lead at all for MAX frames; 'off': as soon as it leads. JSON and CSV keep "
+    "each frame's raw probabilities beside the steady label."
+)
+
+
+def parse_hold(text: str) -> Hold:
+    """`--hold` as a Hold ("off": none)."""
+    if text.strip().lower() in ("off", "none", "no"):
+        return NO_HOLD
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return Hold(float(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        raise UserError(
+            f"--hold must be MARGIN,FRAMES,MAX (margin >= 0, 1 <= FRAMES <= MAX) or 'off', "
+            f"got {text!r}"
+        ) from None
 
 
 def build_recognizer(

@@ -15,6 +15,7 @@ from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
     DETECTOR_MODEL_HELP,
+    HOLD_HELP,
     MIN_CONFIDENCE_HELP,
     MIN_FACE_SCORE_HELP,
     MIN_FACE_SIZE_HELP,
@@ -22,6 +23,7 @@ from edge_runtime.commands.recognizer_setup import (
     PRECISION_HELP,
     THREADS_HELP,
     build_recognizer,
+    parse_hold,
     parse_smoothing,
 )
 from edge_runtime.detect import DEFAULT_DETECTOR
@@ -160,8 +162,12 @@ def run(
         320, "--detect-size", help="Full-frame detection on a copy shrunk to this longer side."
     ),
     smoothing: str = typer.Option(
-        "0.5", "--smoothing", help="Per-face EMA weight of the newest frame, or 'off'."
+        "0.5",
+        "--smoothing",
+        help="Per-face moving average of the frames' log-probabilities: the newest frame's "
+        "weight, or 'off'.",
     ),
+    hold: str = typer.Option("1.0,3,12", "--hold", help=HOLD_HELP),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after S seconds."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines per frame, then a summary."),
@@ -241,6 +247,7 @@ def run(
         detect_size=detect_size,
         detect_every=detect_every,
         smoothing=parse_smoothing(smoothing),
+        hold=parse_hold(hold),
         min_face_score=min_face_score,
         min_face_size=min_face_size,
         min_confidence=min_confidence,
