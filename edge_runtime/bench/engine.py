@@ -58,6 +58,7 @@ class BenchConfig:
     data: Path | None = None
     split: str | None = None
     labels: str | None = None  # crowd votes to score against too (evaluate --labels)
+    corruptions: bool = False  # also the mean accuracy over edge_train.corruptions
     video: str | None = None
     video_frames: int | None = None
     video_passes: int = 2
@@ -175,6 +176,18 @@ def _accuracy(
             continue
         fig = truth.figures(r.proba(part.images).argmax(1))
         own = fig["fer2013"]
+        if cfg.corruptions:
+            from edge_train.corruptions import robustness
+
+            rob = robustness(lambda x, r=r: r.proba(x).argmax(1), part.images, truth.figures)
+            mean = rob["mean"]
+            out_extra = {
+                "corrupted_accuracy": mean["fer2013"],
+                "ferplus_corrupted_accuracy": mean.get("ferplus_majority"),
+                "corruptions": rob,
+            }
+        else:
+            out_extra = {}
         out[(model, fmt)] = {
             "accuracy": own["accuracy"],
             "macro_f1": own["macro_f1"],
@@ -190,6 +203,7 @@ def _accuracy(
                 ferplus_without_leaked=major.get("without_leaked", {}).get("accuracy"),
                 clear_accuracy=clear["accuracy"],
             )
+        out[(model, fmt)].update(out_extra)
     return out
 
 
@@ -410,6 +424,8 @@ def run_bench(
             ferplus_macro_f1=None,
             ferplus_without_leaked=None,
             clear_accuracy=None,
+            corrupted_accuracy=None,
+            ferplus_corrupted_accuracy=None,
         )
         row.update(acc.get((model, fmt), {}))
         latency.append(row)

@@ -89,6 +89,8 @@ LATENCY_COLUMNS: list[tuple[str, object]] = [
     ("FER+ F1", lambda r: _num(r.get("ferplus_macro_f1"))),
     ("FER+ without leaked", lambda r: pct(r.get("ferplus_without_leaked"))),
     ("clear acc.", lambda r: pct(r.get("clear_accuracy"))),
+    ("corrupted acc.", lambda r: pct(r.get("corrupted_accuracy"))),
+    ("FER+ corrupted", lambda r: pct(r.get("ferplus_corrupted_accuracy"))),
 ]
 #: columns shown only when some row has their figure
 OPTIONAL_FIGURES = {
@@ -97,6 +99,8 @@ OPTIONAL_FIGURES = {
     "FER+ F1": "ferplus_macro_f1",
     "FER+ without leaked": "ferplus_without_leaked",
     "clear acc.": "clear_accuracy",
+    "corrupted acc.": "corrupted_accuracy",
+    "FER+ corrupted": "ferplus_corrupted_accuracy",
 }
 
 
@@ -292,6 +296,13 @@ def method_lines(result: BenchResult) -> list[str]:
             "share of faces where 7 of 10 taggers chose one emotion other than neutral that "
             "get that emotion."
         )
+    if any(r.get("corrupted_accuracy") is not None for r in lat):
+        lines.append(
+            "- Corrupted: the mean accuracy over the faces tilted 15 and 30 degrees, in a "
+            "loose detector box (+-15% shift and scale), in low light, motion-blurred, at JPEG "
+            "quality 15, with sensor noise and as a 24-pixel face upscaled "
+            "(`edge_train/corruptions.py`; per corruption in results.json)."
+        )
     if result.video_rows():
         lines.append(
             f"- Video: `{c['video']}`, {c['detector']} detector, "
@@ -335,7 +346,11 @@ def markdown_page(result: BenchResult, command: str, images: list[str]) -> str:
 def flat(row: dict) -> dict:
     """A row with `stage_ms` spread into `stage_<name>_ms` columns and labels joined with
     commas (for CSV)."""
-    d = {k: (",".join(v) if isinstance(v, list) else v) for k, v in row.items() if k != "stage_ms"}
+    d = {
+        k: (",".join(v) if isinstance(v, list) else v)
+        for k, v in row.items()
+        if k not in ("stage_ms", "corruptions")  # corruptions: per corruption, in JSON
+    }
     for k, v in (row.get("stage_ms") or {}).items():
         d[f"stage_{k}_ms"] = v
     return d

@@ -111,6 +111,12 @@ def bench(
         help="Also score against crowd votes, as evaluate --labels does ('ferplus': "
         "ferplus.csv beside --data): the majority's accuracy and macro-F1, clear expressions.",
     ),
+    corruptions: bool = typer.Option(
+        False,
+        "--corruptions",
+        help="With --data: also the mean accuracy on the faces as a camera may deliver them "
+        "(see evaluate --corruptions).",
+    ),
     video: str | None = typer.Option(
         None, "--video", help="Video file: end-to-end pipeline fps and ms per stage."
     ),
@@ -172,8 +178,8 @@ def bench(
         )
     if data is not None and not data.exists():
         raise UserError(f"--data {data}: no such file or directory")
-    if labels and data is None:
-        raise UserError("--labels needs --data")
+    if (labels or corruptions) and data is None:
+        raise UserError(f"{'--labels' if labels else '--corruptions'} needs --data")
     if video is not None and "://" not in video and not Path(video).is_file():
         raise UserError(f"--video {video}: no such video file")
     try:
@@ -194,6 +200,7 @@ def bench(
         data=data,
         split=split,
         labels=labels,
+        corruptions=corruptions,
         video=video,
         video_frames=video_frames,
         video_passes=video_passes,

@@ -96,6 +96,13 @@ def evaluate(
         "in Training; every figure is also given without them. Default: "
         "fer2013-test-in-training.txt beside the dataset, when there is one.",
     ),
+    corruptions: bool = typer.Option(
+        False,
+        "--corruptions",
+        help="Also score the faces as a camera may deliver them: tilted 15 and 30 degrees, a "
+        "loose detector box, low light, motion blur, JPEG quality 15, sensor noise, a 24-pixel "
+        "face upscaled; accuracy per corruption and their mean.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Score a model on a labelled dataset: FER2013, or any folder or zip of class folders
@@ -149,6 +156,12 @@ def evaluate(
         skipped_classes={c: n for c, n in counts.items() if c not in task},
         skipped_files=dict(ds.skipped),
     )
+    if corruptions:
+        from edge_train.corruptions import robustness
+
+        rep["corruptions"] = robustness(
+            lambda faces: answer(faces).argmax(1), part.images, truths.figures
+        )
     if min_confidence:
         from edge_runtime.metrics import confidence_report
 
@@ -214,6 +227,8 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
     for lab, row in zip(task, rep["confusion"], strict=True):
         typer.echo(f"  {lab:<{width}} " + " ".join(f"{v:5d}" for v in row))
     _print_figures(rep["figures"], rep["model"])
+    if "corruptions" in rep:
+        _print_corruptions(rep["corruptions"])
     a = rep.get("against")
     if a:
         typer.echo(
@@ -271,3 +286,15 @@ def _figure_text(f: dict) -> str:
     if not f["n"]:
         return "n=0"
     return f"{f['accuracy']:.4f} F1 {f['macro_f1']:.4f} n={f['n']}"
+
+
+def _print_corruptions(rob: dict) -> None:
+    truths = [k for k in ("fer2013", "ferplus_majority") if rob["clean"].get(k) is not None]
+    typer.echo(
+        "accuracy on the faces as a camera may deliver them ("
+        + " / ".join(FIGURE_NAMES[k] for k in truths)
+        + "):"
+    )
+    for name, acc in rob.items():
+        values = " / ".join(f"{100 * acc[k]:.2f}%" for k in truths)
+        typer.echo(f"  {'mean corrupted' if name == 'mean' else name:<15} {values}")
