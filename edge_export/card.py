@@ -22,6 +22,34 @@ def _acc_table(block: dict | None) -> list[str]:
     return lines + [""]
 
 
+def _crowd_table(crowd: dict | None) -> list[str]:
+    """Each split and format against each truth, and without the leaked test images."""
+    if not crowd or not crowd.get("votes"):
+        return []
+    leaked = crowd.get("leaked")
+    lines = [
+        f"**Against {crowd['votes']}'s crowd votes** (FER+: 10 taggers per image; majority: the "
+        "most voted answer, ties and unknown dropped; clear: 7+ of 10 agree on an emotion "
+        "other than neutral)"
+        + (f"; without leaked: less the test images listed in {leaked['file']}" if leaked else ""),
+        "",
+        "| split | format | dataset label | without leaked | majority acc. / macro-F1 | "
+        "without leaked | clear |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for split in ("PublicTest", "PrivateTest"):
+        for fmt, f in (crowd.get(split) or {}).items():
+            own, major, clear = f["fer2013"], f["ferplus_majority"], f["ferplus_clear"]
+            lines.append(
+                f"| {split} | {fmt} | {_pct(own['accuracy'])} | "
+                f"{_pct((own.get('without_leaked') or {}).get('accuracy'))} | "
+                f"{_pct(major['accuracy'])} / {major['macro_f1']:.3f} | "
+                f"{_pct((major.get('without_leaked') or {}).get('accuracy'))} | "
+                f"{_pct(clear['accuracy'])} |"
+            )
+    return lines + [""]
+
+
 def _init_source(init: dict) -> str:
     """The model a run was fine-tuned from: its path, classes and training command."""
     labels = ", ".join(init.get("labels") or ["unknown classes"])
@@ -118,6 +146,7 @@ def _summary_section(card: dict) -> list[str]:
         "",
         *_acc_table(card.get("evaluation")),
         *_acc_table(card.get("final_report")),
+        *_crowd_table(card.get("crowd")),
         *_confidence_table(card.get("min_confidence")),
     ]
 

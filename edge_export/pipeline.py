@@ -71,6 +71,7 @@ class ExportOptions:
     kfold: Path | None = None
     latency_runs: int = 300
     calibration_images: int = 1000
+    labels: str | None = None  # crowd votes (evaluate --labels) the card also scores against
     command: str = ""
 
 
@@ -209,6 +210,30 @@ def _confidence(full, split: str, classes, probs, labels, answer) -> dict:
         "split": split,
         "rows": [confidence_report(probs, labels, other_probs, t) for t in CONFIDENCE_THRESHOLDS],
     }
+
+
+def _crowd(full, classes, opts: ExportOptions, answers: dict) -> dict:
+    """Each shipped format's figures on PublicTest and PrivateTest against the dataset's
+    labels and the votes (majority, clear expressions), each also without the leaked images
+    (`edge_train.votes`)."""
+    from edge_train.votes import truths
+
+    out: dict = {"votes": None, "leaked": None}
+    for split in ("PublicTest", "PrivateTest"):
+        if split not in set(full.splits.tolist()):
+            continue
+        part = full.split(split)
+        truth = truths(part, tuple(classes), opts.labels, Path(opts.calibration), None)
+        out[split] = {}
+        for fmt, answer in answers.items():
+            fig = truth.figures(answer(part.images).argmax(1))
+            src = fig.pop("sources")
+            out.update(votes=src["votes"] and src["votes"]["file"], leaked=src["leaked"])
+            for v in fig.values():
+                v.pop("recall", None)
+                (v.get("without_leaked") or {}).pop("recall", None)
+            out[split][fmt] = fig
+    return out
 
 
 def _pick_splits(ds) -> tuple[object, object, str, object | None]:
@@ -527,6 +552,10 @@ def run_export(opts: ExportOptions) -> dict:
                 ),
             }
         shipped = chosen if write_int8 else {"path": fp32_tmp, "probs": fp32_eval}
+        answers = {"fp32": fp32.predict_proba}
+        if write_int8:
+            answers["int8"] = EmotionClassifier(chosen["path"]).predict_proba
+        crowd = _crowd(full, classes, opts, answers)
         sure = _confidence(
             full,
             eval_name,
@@ -575,6 +604,7 @@ def run_export(opts: ExportOptions) -> dict:
             "recipe_kfold": recipe_kfold,
             "evaluation": evaluation_fig,
             "final_report": final_fig,
+            "crowd": crowd,
             "min_confidence": {"format": "int8" if write_int8 else "fp32", **sure},
             "parity": parity,
             "quantization": {

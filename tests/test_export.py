@@ -738,3 +738,64 @@ def test_depthwise_and_image_conv_weights_keep_8_bits_and_the_image_conv_input_7
     # the image conv's input: 0..1 scaled into the lower half of the 8-bit range
     scale = next(v for k, v in init.items() if k.startswith("scaled") and k.endswith("_scale"))
     assert float(scale) == pytest.approx(2.0 / 255, rel=0.02)
+
+
+def test_export_labels_put_crowd_figures_on_the_card(trained_run, synthetic_zip, tmp_path):
+    needs_training_stack()
+    from train_fixtures import write_votes
+
+    votes = write_votes(synthetic_zip, tmp_path / "votes.csv")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(trained_run / "model.keras"),
+            "--calibration",
+            str(synthetic_zip),
+            "--out",
+            str(out),
+            "--force",
+            "--labels",
+            str(votes),
+            "--name",
+            "voted",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "voted.card.json").read_text())
+    crowd = card["crowd"]
+    assert crowd["votes"] == str(votes) and set(crowd["PrivateTest"]) == {"fp32", "int8"}
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(out / "voted.fp32.onnx"),
+            "--data",
+            str(synthetic_zip),
+            "--labels",
+            str(votes),
+            "--json",
+        ],
+    )
+    figures = json.loads(res.output.strip().splitlines()[-1])["figures"]
+    for truth in ("fer2013", "ferplus_majority", "ferplus_clear"):
+        assert crowd["PrivateTest"]["fp32"][truth]["accuracy"] == pytest.approx(
+            figures[truth]["accuracy"]
+        )
+    assert "Against" in (out / "voted.md").read_text()
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(trained_run / "model.keras"),
+            "--calibration",
+            str(synthetic_zip),
+            "--out",
+            str(out),
+            "--labels",
+            "ferplus",
+        ],
+    )
+    assert res.exit_code == 2 and "no ferplus.csv" in res.output

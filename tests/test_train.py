@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import needs_training_stack, train_args, write_synthetic_zip
+from train_fixtures import needs_training_stack, train_args, write_synthetic_zip, write_votes
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import MODELS_DIR
@@ -692,19 +692,9 @@ def test_train_on_votes_learns_their_distribution_and_keeps_the_epoch_by_their_m
     synthetic_zip, tmp_path, monkeypatch
 ):
     needs_training_stack()
-    import zipfile
-
     import edge_train.fit as fit
-    from edge_train.votes import VOTE_COLUMNS
 
-    votes = tmp_path / "votes.csv"
-    with zipfile.ZipFile(synthetic_zip) as zf, open(votes, "w") as f:
-        f.write("file," + ",".join(VOTE_COLUMNS) + "\n")
-        for i, name in enumerate(n for n in zf.namelist() if n.endswith(".png")):
-            happy = 8 if "/happy/" in name else 2
-            if i % 3 == 0:
-                happy = 10 - happy  # the crowd disagrees with the dataset on a third
-            f.write(f"{name},0,{happy},0,{10 - happy},0,0,0,0,0,0\n")
+    votes = write_votes(synthetic_zip, tmp_path / "votes.csv")
     seen = []
     real_fit_one = fit.fit_one
     monkeypatch.setattr(

@@ -44,6 +44,21 @@ def write_synthetic_zip(
     return path
 
 
+def write_votes(data: Path, path: Path) -> Path:
+    """A votes file for a happy/sad zip of write_synthetic_zip: 8 of 10 votes for the image's
+    class, except on every third image, where the crowd disagrees (2 of 10)."""
+    from edge_train.votes import VOTE_COLUMNS
+
+    with zipfile.ZipFile(data) as zf, open(path, "w") as f:
+        f.write("file," + ",".join(VOTE_COLUMNS) + "\n")
+        for i, name in enumerate(n for n in zf.namelist() if n.endswith(".png")):
+            happy = 8 if "/happy/" in name else 2
+            if i % 3 == 0:
+                happy = 10 - happy
+            f.write(f"{name},0,{happy},0,{10 - happy},0,0,0,0,0,0\n")
+    return path
+
+
 # ---- session fixtures (registered through `pytest_plugins` in conftest.py) -----------------
 
 SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013.zip"

@@ -57,6 +57,13 @@ def export(
         "one was fine-tuned from): its fold models, scored on the exported classes, go in the "
         "card as that recipe's k-fold.",
     ),
+    labels: str = typer.Option(
+        None,
+        "--labels",
+        help="Crowd votes the card also scores against ('ferplus': ferplus.csv beside "
+        "--calibration; see evaluate --labels): majority accuracy and macro-F1, clear "
+        "expressions, each also without the leaked test images.",
+    ),
     force: bool = typer.Option(False, "--force", help="Write int8 even when it misses its bounds."),
     require_int8: bool = typer.Option(
         False,
@@ -81,6 +88,14 @@ def export(
         task = parse_classes(classes) if classes else None
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
+    if labels:
+        from edge_train.data import DataError
+        from edge_train.votes import find_votes
+
+        try:
+            find_votes(labels, calibration)
+        except DataError as e:
+            raise UserError(str(e)) from None
     card = run_export(
         ExportOptions(
             keras_paths=tuple(models),
@@ -96,6 +111,7 @@ def export(
             flip_tta=flip_tta,
             smooth_sigma=smooth,
             kfold=kfold,
+            labels=labels,
             command=command_line(ctx),
         )
     )
