@@ -316,6 +316,39 @@ def _zip_entries(zf: zipfile.ZipFile, path: Path, problem: _Problems):
         yield pure.parts, (lambda i=info: zf.read(i)), f"{path}!{name}"
 
 
+def labelled_files(
+    source: str | os.PathLike, report: Callable[[str], None] = _stderr
+) -> Iterator[tuple[str, str, str, Callable[[], bytes]]]:
+    """(display name, class, split, reader of its bytes) for each image in a folder or zip of
+    class folders, not decoded: `evaluate --detect` reads whole photos. DataError when the
+    source is neither; unknown class folders are reported and skipped."""
+    path = Path(source)
+    problem = _Problems(report)
+    if path.is_dir():
+        entries = _dir_entries(path, problem)
+        yield from _classified(entries, str(path))
+        return
+    if not path.is_file() or path.suffix.lower() != ".zip":
+        raise DataError(f"{path}: not a folder or zip of class folders")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            yield from _classified(_zip_entries(zf, path, problem), str(path))
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a readable zip file") from None
+
+
+def _classified(entries, source: str) -> Iterator[tuple[str, str, str, Callable[[], bytes]]]:
+    unknown: set[str] = set()
+    for parts, read, name in entries:
+        label = canonical_label(parts[-2]) if len(parts) >= 2 else None
+        if label is None:
+            if len(parts) >= 2 and parts[-2] not in unknown:
+                unknown.add(parts[-2])
+                _stderr(f"edge-fer: warning: {source}: unknown class folder {parts[-2]!r}, skipped")
+            continue
+        yield name, label, _split_of(parts), read
+
+
 # ---- caching -------------------------------------------------------------------------------
 
 

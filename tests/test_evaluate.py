@@ -226,3 +226,29 @@ def test_against_compares_two_models_face_by_face(tiny_onnx_model, ckplus, tmp_p
     )
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert f"--against {narrow}: it does not predict angry" in res.output
+
+
+def test_detect_scores_the_whole_pipeline_on_photos_and_counts_faceless_ones(tmp_path):
+    from edge_runtime.recognizer import EmotionRecognizer
+
+    photo = next(Path(__file__).resolve().parents[1].glob("edge_runtime/data/*.jpg"))
+    data = tmp_path / "photos.zip"
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), np.uint8)
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.write(photo, "happy/astronaut.jpg")
+        zf.writestr("sad/noise.png", cv2.imencode(".png", noise)[1])
+        zf.writestr("contempt/other.png", cv2.imencode(".png", noise)[1])
+    rep = _evaluate("--model", "fer7-nano", "--data", str(data), "--detect")
+    d = rep["detect"]
+    assert (
+        d["photos"] == 2 and d["no_face"] == 1 and d["no_face_files"] == [f"{data}!sad/noise.png"]
+    )
+    assert rep["skipped_classes"] == {"contempt": 1} and rep["n"] == 1
+    faces = EmotionRecognizer("fer7-nano").predict(str(photo))
+    want = max(faces, key=lambda f: f.box[2] * f.box[3]).label
+    assert rep["confusion"][rep["labels"].index("happy")][rep["labels"].index(want)] == 1
+    assert d["pipeline_accuracy"] == (0.5 if want == "happy" else 0.0)
+    res = CliRunner().invoke(
+        app, ["evaluate", "--data", str(data), "--detect", "--labels", "ferplus"]
+    )
+    assert res.exit_code == 2 and "--detect with --labels: not supported" in res.output
