@@ -434,6 +434,13 @@ def _write(card: dict, formats, sources: dict, tmp: Path, targets: dict, info: M
             figs.update(
                 private_accuracy=final[fmt]["accuracy"], private_macro_f1=final[fmt]["macro_f1"]
             )
+        crowd = (card.get("crowd") or {}).get("PrivateTest", {}).get(fmt)
+        if crowd and "ferplus_majority" in crowd:
+            figs.update(
+                private_ferplus_accuracy=crowd["ferplus_majority"]["accuracy"],
+                private_ferplus_macro_f1=crowd["ferplus_majority"]["macro_f1"],
+                private_clear_accuracy=crowd["ferplus_clear"]["accuracy"],
+            )
         meta = ModelInfo(
             labels=info.labels, task=info.task, face_margin=info.face_margin, card=figs
         )

@@ -785,6 +785,10 @@ def test_export_labels_put_crowd_figures_on_the_card(trained_run, synthetic_zip,
             figures[truth]["accuracy"]
         )
     assert "Against" in (out / "voted.md").read_text()
+    embedded = EmotionClassifier(out / "voted.fp32.onnx").info.card  # what `models` lists
+    assert embedded["private_ferplus_accuracy"] == pytest.approx(
+        crowd["PrivateTest"]["fp32"]["ferplus_majority"]["accuracy"]
+    )
     res = CliRunner().invoke(
         app,
         [

@@ -37,6 +37,10 @@ def _describe(clf: EmotionClassifier) -> dict:
     }
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 def _latency(card: dict, precision: str) -> str:
     """The card's batch-1, one-thread p50 for `precision`, and the CPU it was timed on."""
     q = card.get("quantization") or {}
@@ -140,6 +144,12 @@ def models(
                 f"{card.get('params', 0):,}",
                 "-" if macs is None else f"{macs / 1e6:.1f}M",
                 "-" if acc is None else f"{100 * acc:.2f}%",
+                _pct(card.get("private_ferplus_accuracy"))
+                + (
+                    f" / {card['private_ferplus_macro_f1']:.3f}"
+                    if card.get("private_ferplus_macro_f1") is not None
+                    else ""
+                ),
                 _latency(card_file, clf.precision),
             ]
         )
@@ -157,6 +167,7 @@ def models(
         "params",
         "MACs/face",
         "PrivateTest",
+        "FER+ acc / F1",
         "latency b1 1 thread, from the card",
     ]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
