@@ -127,6 +127,11 @@ def _summary_section(card: dict) -> list[str]:
         f"`{card['arch']}`, {card['params']:,} parameters"
         + (f", {card['macs_per_face'] / 1e6:.1f}M MACs per face" if "macs_per_face" in card else "")
         + (
+            ", each face's contrast stretched to 0..255 in the graph"
+            if card.get("contrast_stretch")
+            else ""
+        )
+        + (
             f", input smoothed in the graph (Gaussian, sigma {card['smooth_sigma']:g} px)"
             if card.get("smooth_sigma")
             else ""

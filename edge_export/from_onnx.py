@@ -103,6 +103,7 @@ def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tup
     import onnx
     import onnxruntime as ort
 
+    from edge_export.contrast import network_input
     from edge_export.pipeline import ExportOptions
     from edge_export.smoothing import kernel, smooth
     from edge_train.archs import ARCHS, build
@@ -130,9 +131,11 @@ def rebuild(onnx_path: Path, card: dict, faces: np.ndarray | None = None) -> tup
         set_norm_statistics(model, faces, keep_function=True)
 
     images = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
-    keras_probs = predict(model, smooth(images, sigma))
+    stretched = bool(card.get("contrast_stretch"))
+    keras_probs = predict(model, smooth(network_input(images, stretched), sigma))
     if card.get("flip_tta"):
-        keras_probs = (keras_probs + predict(model, smooth(images[:, :, ::-1], sigma))) / 2.0
+        flipped = network_input(images[:, :, ::-1], stretched)
+        keras_probs = (keras_probs + predict(model, smooth(flipped, sigma))) / 2.0
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_probs = sess.run(None, {sess.get_inputs()[0].name: images[:, None].astype(np.float32)})[0]
     diff = float(np.abs(keras_probs - onnx_probs).max())

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_export.card import render_markdown
+from edge_export.contrast import network_input
 from edge_export.macs import count_macs
 from edge_export.quantize import (
     CANDIDATES,
@@ -68,6 +69,7 @@ class ExportOptions:
     face_margin: float = 0.0
     flip_tta: bool = False
     smooth_sigma: float = 0.0
+    contrast_stretch: bool = False
     kfold: Path | None = None
     latency_runs: int = 300
     calibration_images: int = 1000
@@ -512,7 +514,12 @@ def run_export(opts: ExportOptions) -> dict:
         )
         progress(f"converting {', '.join(map(str, opts.keras_paths))} to ONNX")
         proto = keras_to_onnx(
-            model, OPSET, flip_tta=opts.flip_tta, columns=columns, smooth_sigma=opts.smooth_sigma
+            model,
+            OPSET,
+            flip_tta=opts.flip_tta,
+            columns=columns,
+            smooth_sigma=opts.smooth_sigma,
+            contrast_stretch=opts.contrast_stretch,
         )
         set_metadata(proto, base_info.to_metadata())
         fp32_tmp = tmp / "fp32.onnx"
@@ -521,7 +528,9 @@ def run_export(opts: ExportOptions) -> dict:
         macs = count_macs(proto)
 
         model_fn = (with_flip if opts.flip_tta else _same)(
-            lambda x: predict(model, smooth(x, opts.smooth_sigma))
+            lambda x: predict(
+                model, smooth(network_input(x, opts.contrast_stretch), opts.smooth_sigma)
+            )
         )
 
         def keras_fn(x: np.ndarray) -> np.ndarray:
@@ -605,6 +614,7 @@ def run_export(opts: ExportOptions) -> dict:
             "opset": OPSET,
             "flip_tta": opts.flip_tta,
             "smooth_sigma": opts.smooth_sigma,
+            "contrast_stretch": opts.contrast_stretch,
             "transpose_nodes_fp32": transposes,
             "columns_of": list(labels) if columns else None,
             **_training_blocks(opts.keras_paths, member_metrics, full, classes, columns),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from edge_export.contrast import stretch_tf
 from edge_export.smoothing import smooth_tf
 
 OPSET = 17
@@ -25,10 +26,12 @@ def keras_to_onnx(
     flip_tta: bool = False,
     columns: list[int] | None = None,
     smooth_sigma: float = 0.0,
+    contrast_stretch: bool = False,
 ):
     """An onnx.ModelProto of `model` (inference mode): input `image` float32 [N, 1, H, W]
-    of raw 0..255 pixels, output `probabilities` [N, C]. With `smooth_sigma` the input is
-    first smoothed (edge_export.smoothing). With `flip_tta` the graph averages the probabilities
+    of raw 0..255 pixels, output `probabilities` [N, C]. With `contrast_stretch` each face is
+    first stretched to 0..255 (edge_export.contrast), with `smooth_sigma` then smoothed
+    (edge_export.smoothing). With `flip_tta` the graph averages the probabilities
     of each face and its mirror image (test-time augmentation). With `columns` it outputs
     only those classes' probabilities, renormalised to sum to 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,6 +43,8 @@ def keras_to_onnx(
 
     @tf.function(input_signature=spec)
     def serve(image):
+        if contrast_stretch:
+            image = stretch_tf(image)
         if smooth_sigma > 0:
             image = smooth_tf(image, smooth_sigma)
         probs = model(image, training=False)

@@ -803,3 +803,46 @@ def test_export_labels_put_crowd_figures_on_the_card(trained_run, synthetic_zip,
         ],
     )
     assert res.exit_code == 2 and "no ferplus.csv" in res.output
+
+
+def test_contrast_stretch_matches_in_numpy_and_tensorflow():
+    needs_training_stack()
+    from edge_export.contrast import stretch, stretch_tf
+
+    rng = np.random.default_rng(2)
+    dim = (rng.integers(0, 60, (3, 48, 48)) + 20).astype(np.uint8)
+    out = stretch(dim)
+    assert np.allclose(out.min(axis=(1, 2)), 0) and np.allclose(out.max(axis=(1, 2)), 255)
+    np.testing.assert_allclose(stretch(np.full((1, 48, 48), 90, np.uint8)), 0.0)  # flat: no range
+    tf_out = np.asarray(stretch_tf(dim[..., None].astype(np.float32)))[..., 0]
+    np.testing.assert_allclose(tf_out, out, atol=1e-3)
+
+
+def test_contrast_stretch_is_baked_into_the_graph_and_rebuilds(
+    exported, trained_run, synthetic_zip, tmp_path
+):
+    from edge_export.contrast import stretch
+    from edge_export.from_onnx import rebuild
+
+    res = _export(
+        str(trained_run / "model.keras"),
+        "--calibration",
+        str(synthetic_zip),
+        "--out",
+        str(tmp_path),
+        "--force",
+        "--stretch",
+    )
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "happy_sad.card.json").read_text())
+    assert card["contrast_stretch"] and card["parity"]["keras_fp32_max_abs_diff"] <= 1e-4
+    assert "contrast stretched to 0..255 in the graph" in (tmp_path / "happy_sad.md").read_text()
+    stretched = EmotionClassifier(tmp_path / "happy_sad.fp32.onnx")
+    plain = EmotionClassifier(exported / "happy_sad.fp32.onnx")
+    faces = (np.random.default_rng(1).integers(0, 80, (4, 48, 48)) + 30).astype(np.uint8)
+    np.testing.assert_allclose(
+        stretched.predict_proba(faces), plain.predict_proba(stretch(faces)), atol=1e-5
+    )
+    assert EmotionClassifier(tmp_path / "happy_sad.int8.onnx").predict_proba(faces).shape == (4, 2)
+    _, diff = rebuild(tmp_path / "happy_sad.fp32.onnx", card)
+    assert diff <= 1e-4

@@ -50,6 +50,12 @@ def export(
         help="Smooth every input face inside the graph with a Gaussian of this sigma (pixels "
         "of the 48x48 face; 0: off), for a model trained on softer images than it will see.",
     ),
+    stretch: bool = typer.Option(
+        False,
+        "--stretch",
+        help="Stretch every input face's contrast to 0..255 inside the graph (its darkest "
+        "pixel to 0, its brightest to 255): faces from a dim camera look like FER2013's.",
+    ),
     kfold: Path = typer.Option(
         None,
         "--kfold",
@@ -110,6 +116,7 @@ def export(
             face_margin=face_margin,
             flip_tta=flip_tta,
             smooth_sigma=smooth,
+            contrast_stretch=stretch,
             kfold=kfold,
             labels=labels,
             command=command_line(ctx),
