@@ -43,6 +43,9 @@ SPLIT_CHOICES: dict[str, tuple[str, ...]] = {
     "all": ("Training", "PublicTest", "PrivateTest", "train", "test", "all"),
 }
 CACHE_VERSION = 3
+# Every cache entry's name starts with this: the sweep deletes no file without it, so a user's
+# own .npz files in the cache folder are never touched.
+CACHE_PREFIX = "edge-fer-dataset-"
 MAX_REPORTED = 20
 
 
@@ -395,7 +398,7 @@ def load(
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     key = _fingerprint(path)
-    cached = cache_dir() / f"{key}.npz"
+    cached = cache_dir() / f"{CACHE_PREFIX}{key}.npz"
     if use_cache and cached.is_file():
         try:
             with np.load(cached, allow_pickle=False) as z:
@@ -483,18 +486,24 @@ def _write_cache(target: Path, ds: Dataset, source: str) -> bool:
 
 def _evict_stale(kept: Path, source: str) -> None:
     """Remove the other cache entries of `source` (made before it changed), those of datasets
-    that no longer exist and those of older cache versions, so the cache holds at most one
-    entry per dataset on disk."""
+    that no longer exist, unreadable ones and those of older cache versions, so the cache
+    holds at most one entry per dataset on disk. Only files named as entries are looked at
+    (CACHE_PREFIX; before version 3, 32 hex digits holding an entry's arrays)."""
     freed = 0
     for entry in kept.parent.glob("*.npz"):
-        if entry == kept:
+        ours = entry.name.startswith(CACHE_PREFIX)
+        legacy = len(entry.stem) == 32 and all(c in "0123456789abcdef" for c in entry.stem)
+        if entry == kept or not (ours or legacy):
             continue
         try:
             with np.load(entry, allow_pickle=False) as z:
                 of = str(z["source"]) if "source" in z.files else None
+                is_entry = {"images", "labels", "splits", "classes", "digest"} <= set(z.files)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            of = None
-        if of is None or of == source or not Path(of).exists():
+            of, is_entry = None, False
+        if legacy and not is_entry:
+            continue  # named like an old entry, but the user's own file
+        if legacy or of is None or of == source or not Path(of).exists():
             with contextlib.suppress(OSError):
                 size = entry.stat().st_size
                 entry.unlink()

@@ -203,16 +203,43 @@ def test_cache_keeps_one_entry_per_dataset_that_still_exists(tmp_path):
     a, b = _write_csv(tmp_path / "a.csv"), _write_csv(tmp_path / "b.csv")
     load(a)
     load(b)
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
-    foreign = tmp_path / "cache" / "0123.npz"  # an older version's entry, or not ours at all
-    foreign.write_bytes(b"junk")
-    (tmp_path / "cache" / "4567.npz").write_bytes(b"PK\x03\x04 a broken zip")
+    assert len(list((tmp_path / "cache").glob("edge-fer-dataset-*.npz"))) == 2
+    broken = tmp_path / "cache" / "edge-fer-dataset-4567.npz"
+    broken.write_bytes(b"PK\x03\x04 a broken zip")
     a.unlink()
     c = _write_csv(tmp_path / "c.csv")
     load(c)  # writing an entry sweeps out a's (its dataset is gone) and the unreadable one
     left = list((tmp_path / "cache").glob("*.npz"))
-    assert len(left) == 2 and not foreign.exists()  # and not the broken one
+    assert len(left) == 2 and not broken.exists()
     assert load(b, report=pytest.fail).source == str(b)  # b's entry still answers
+
+
+def test_the_cache_sweep_never_deletes_a_users_files(tmp_path):
+    """The user's own .npz files in the cache folder (a good one, a broken one, a hidden one,
+    one named like a version-2 entry) survive every sweep; a version-2 entry goes."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    mine = cache / "mine.npz"
+    np.savez(mine, weights=np.arange(3))
+    broken, hidden = cache / "broken.npz", cache / ".hidden.npz"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    hidden.write_bytes(b"junk")
+    lookalike = cache / ("ab" * 16 + ".npz")
+    np.savez(lookalike, weights=np.arange(3))
+    old_entry = cache / ("cd" * 16 + ".npz")
+    np.savez(
+        old_entry,
+        images=np.zeros((1, 48, 48)),
+        labels=[0],
+        splits=["all"],
+        classes=["happy"],
+        digest="x",
+        source=str(tmp_path / "gone.csv"),
+    )
+    load(_write_csv(tmp_path / "a.csv"))
+    assert mine.is_file() and broken.is_file() and hidden.is_file() and lookalike.is_file()
+    assert not old_entry.exists()
+    assert np.load(mine)["weights"].tolist() == [0, 1, 2]
 
 
 @pytest.mark.shared
