@@ -243,7 +243,6 @@ class CsvTimelineWriter(Writer):
             with _writing(self.path):
                 self._file.close()
             self._open(self.segments.start(), append=False)
-            self.segments.prune()
         self._frames += 1
         with _writing(self.path):
             if not result.faces:
@@ -313,7 +312,6 @@ class VideoSaver(Writer):
             if self.segments.due(size):
                 self.close()
                 self.path = self.segments.start()
-                self.segments.prune()
         if self._writer is None:
             h, w = out.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])

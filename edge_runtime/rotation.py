@@ -65,7 +65,9 @@ class Segments:
 
     def start(self) -> Path:
         """The path of a new segment, named by the time it starts; segments started within
-        one second are numbered -2, -3, ... in order (a pruned name is never reused)."""
+        one second are numbered -2, -3, ... in order (a pruned name is never reused). The
+        oldest segments beyond `keep` are deleted first, at every start, so a run restarted
+        every day (a nightly reboot) keeps `keep` segments too."""
         self._opened = self.clock()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._opened))
         self._stamp, self._n = stamp, self._n + 1 if stamp == self._stamp else 1
@@ -76,6 +78,7 @@ class Segments:
                 break
             self._n += 1
         self.current = path
+        self.prune()
         return path
 
     def due(self, size: int) -> bool:
@@ -87,15 +90,16 @@ class Segments:
         )
 
     def existing(self) -> list[Path]:
-        """This output's segments on disk, oldest first."""
+        """This output's segments on disk, oldest first by the start time in their names (not
+        their mtimes: a Pi without a clock battery boots with a clock from the past)."""
         if not self.base.parent.is_dir():
             return []
         found = []
         for p in self.base.parent.iterdir():
             m = self._pattern.match(p.name)
             try:
-                if m:
-                    found.append((p.stat().st_mtime, m.group(1), int(m.group(2) or 1), p))
+                if m and p.is_file():
+                    found.append((m.group(1), int(m.group(2) or 1), p))
             except FileNotFoundError:  # deleted meanwhile (another run pruning)
                 continue
         return [p for *_, p in sorted(found)]

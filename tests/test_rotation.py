@@ -5,6 +5,7 @@ playable when the run is killed."""
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -86,11 +87,28 @@ def test_segments_are_named_by_start_time_in_order_and_pruned_oldest_first(tmp_p
     assert not seg.due(10**9 - 1) and Rotation(max_bytes=10).active
     clock.t += 1
     assert seg.due(0)
-    deleted = seg.prune()  # keep 2: the current segment and the one before it
-    assert [p.name for p in deleted] == names[:2]
+    assert seg.prune() == []  # each start pruned: keep 2, the current one and the one before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["t.csv", "t-notes.csv", *names[2:]]
     )
+
+
+def test_restarted_runs_keep_only_keep_segments_ordered_by_name_not_mtime(tmp_path):
+    """Six restarts (a nightly reboot with --rotate 1d) leave `keep` segments, and a segment
+    whose mtime is in the future (a Pi's clock before it syncs) is still the oldest by name."""
+    clock = Clock(time.time() - 30 * 86400)  # the runs before this one
+    stale = tmp_path / "t-20200101-000000.csv"
+    stale.write_text("from a run long ago\n")
+    future = time.time() + 3600
+    os.utime(stale, (future, future))
+    for _ in range(6):  # each run a new process: its own Segments, one segment started
+        clock.t += 86400
+        seg = Segments(tmp_path / "t.csv", Rotation(every_s=86400, keep=2), clock)
+        seg.start().write_text("frame\n")
+    writer = CsvTimelineWriter(tmp_path / "t.csv", LABELS, rotation=Rotation(every_s=86400, keep=2))
+    writer.close()  # the writer's own start prunes as well
+    left = Segments(tmp_path / "t.csv", Rotation()).existing()
+    assert len(left) == 2 and stale not in left and left[-1] == writer.path
 
 
 def test_a_rotated_timeline_loses_no_row_and_each_segment_has_its_header(tmp_path):
