@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -69,6 +70,31 @@ def _writing(path: Path | str) -> Iterator[None]:
 def _seen(face: Face) -> str:
     """The detector's confidence, as the text outputs show it."""
     return f" (face {face.face_score:.2f})" if face.face_score is not None else ""
+
+
+def _cut_torn_row(path: Path) -> int:
+    """Truncate a text file after its last newline; the bytes removed (0: none)."""
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        pos = size
+        while pos > 0:
+            step = min(4096, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos - step + nl + 1
+                break
+            pos -= step
+        else:
+            keep = 0
+        f.truncate(keep)
+        return size - keep
 
 
 def _first_row(path: Path) -> list[str] | None:
@@ -224,6 +250,13 @@ class CsvTimelineWriter(Writer):
         if path.is_file() and not overwrite:
             if _first_row(path) == self.header:
                 append, self.note = True, f"{path} exists: appending to it"
+                with _writing(path):
+                    torn = _cut_torn_row(path)
+                if torn:
+                    self.note += (
+                        f"; its last row was cut short by a run that stopped mid-write, "
+                        f"removed ({torn} bytes)"
+                    )
             else:
                 free = next_free(path)
                 path, self.note = free, f"{path} has other columns: writing {free}"

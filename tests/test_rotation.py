@@ -226,3 +226,20 @@ def test_a_video_killed_mid_write_still_plays(tmp_path, suffix):
         frames += 1
     cap.release()
     assert frames >= 150, f"{path.name}: {frames} frames readable after SIGKILL"
+
+
+def test_appending_to_a_timeline_cuts_a_row_torn_by_a_killed_run(tmp_path):
+    path = tmp_path / "t.csv"
+    writer = CsvTimelineWriter(path, LABELS)
+    for i in range(3):
+        writer.frame(_frame(i), np.zeros((8, 8, 3), np.uint8))
+    writer.close()
+    with path.open("a") as f:
+        f.write("3,0.300,1,1,4,4,20")  # killed mid-row
+    again = CsvTimelineWriter(path, LABELS)
+    assert "its last row was cut short" in again.note and "(18 bytes)" in again.note
+    again.frame(_frame(4), np.zeros((8, 8, 3), np.uint8))
+    again.close()
+    rows = _rows(path)
+    assert all(len(r) == len(rows[0]) for r in rows)
+    assert [int(r[0]) for r in rows[1:]] == [0, 1, 2, 4]
