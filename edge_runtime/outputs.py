@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import sys
 import time
 import urllib.parse
@@ -334,6 +335,7 @@ class VideoSaver(Writer):
         self.fps = fps if fps and fps > 0 else 25.0
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
+        self._next_space_check = 0.0
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
         out = annotate(image, result.faces)
@@ -357,11 +359,34 @@ class VideoSaver(Writer):
             out = cv2.resize(out, self._size)
         self._writer.write(out)
         self.frames += 1
+        if time.monotonic() >= self._next_space_check:
+            self._check_space()
+
+    def _check_space(self) -> None:
+        """OpenCV's writer drops frames silently on a full disk: stop with one line while a
+        few frames' worth of space is left (a file-system call once a second, every frame
+        once the space left is short)."""
+        with _writing(self.path):
+            free = shutil.disk_usage(self.path.parent).free
+            size = self.path.stat().st_size if self.path.exists() else 0
+        need = max(MIN_FREE_BYTES, 4 * size // max(self.frames, 1))
+        self._next_space_check = time.monotonic() + (SPACE_CHECK_S if free > 16 * need else 0)
+        if free < need:
+            self.close()
+            raise OutputError(
+                f"{self.path}: the disk is full ({free:,} bytes free after {self.frames} frames); "
+                "stopped saving"
+            )
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+#: how often a video being saved checks the free space, and the least it leaves
+SPACE_CHECK_S = 1.0
+MIN_FREE_BYTES = 256 * 1024
 
 
 def _stem_of(source: str) -> tuple[str, str]:

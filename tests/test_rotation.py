@@ -243,3 +243,23 @@ def test_appending_to_a_timeline_cuts_a_row_torn_by_a_killed_run(tmp_path):
     rows = _rows(path)
     assert all(len(r) == len(rows[0]) for r in rows)
     assert [int(r[0]) for r in rows[1:]] == [0, 1, 2, 4]
+
+
+def test_saving_a_video_on_a_full_disk_stops_with_one_line(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import edge_runtime.outputs as outputs
+    from edge_runtime.outputs import OutputError
+
+    Usage = namedtuple("Usage", "total used free")
+    free = {"bytes": 10 * 2**20}
+    monkeypatch.setattr(outputs.shutil, "disk_usage", lambda p: Usage(2**30, 0, free["bytes"]))
+    monkeypatch.setattr(outputs, "SPACE_CHECK_S", 0.0)
+    saver = VideoSaver(tmp_path / "v.mkv", 10.0)
+    image = np.full((48, 64, 3), 128, np.uint8)
+    for i in range(5):
+        saver.frame(_frame(i), image)
+    free["bytes"] = 1000  # the disk fills up
+    with pytest.raises(OutputError, match=r"v\.mkv: the disk is full \(1,000 bytes free after 6"):
+        saver.frame(_frame(5), image)
+    saver.close()
