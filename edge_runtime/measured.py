@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
+import sys
 import time
 from pathlib import Path
 
@@ -29,12 +32,57 @@ def _digest(files: dict[str, Path]) -> str:
     return h.hexdigest()
 
 
+#: a record holds a few hundred bytes per model; anything larger is not one
+MAX_RECORD_BYTES = 1 << 20
+
+
 def _records() -> dict:
+    """The record file's entries; {} when it is absent, and with one line on stderr when it is
+    not a regular file, too large or not a JSON object (the machine goes on without it)."""
     try:
-        data = json.loads(record_path().read_text())
-    except (OSError, ValueError, RuntimeError):  # RuntimeError: no home folder to look in
+        path = record_path()
+        st = path.stat()
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to look in
         return {}
-    return data if isinstance(data, dict) else {}
+    why = None
+    if not stat.S_ISREG(st.st_mode):
+        why = "not a regular file"
+    elif st.st_size > MAX_RECORD_BYTES:
+        why = f"larger than {MAX_RECORD_BYTES >> 10} KiB"
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read(MAX_RECORD_BYTES + 1))
+        except (OSError, ValueError) as e:
+            why = f"unreadable ({type(e).__name__})"
+        else:
+            if isinstance(data, dict):
+                return data
+            why = "not a JSON object"
+    _ignored(f"{path}: {why}")
+    return {}
+
+
+_said: set[str] = set()
+
+
+def _ignored(what: str) -> None:
+    """One line per odd record, once per process."""
+    if what not in _said:
+        _said.add(what)
+        print(f"edge-fer: warning: {what}; ignoring the timing it should hold", file=sys.stderr)
+
+
+def _valid_cpu(cpu: object) -> dict | None:
+    """A record's `cpu`: a dict whose `flags` is a list of strings and `model` a string."""
+    if not isinstance(cpu, dict):
+        return None
+    flags, model = cpu.get("flags"), cpu.get("model")
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        return None
+    if model is not None and not isinstance(model, str):
+        return None
+    return dict(cpu)
 
 
 def recalled(name: str, files: dict[str, Path]) -> dict | None:
@@ -47,15 +95,19 @@ def recalled(name: str, files: dict[str, Path]) -> dict | None:
         return None
     if entry.get("files") != _digest(files):
         return None
-    try:
-        return {
-            "cpu": dict(entry["cpu"]),
-            "int8_ms": float(entry["int8_ms"]),
-            "fp32_ms": float(entry["fp32_ms"]),
-            "where": f"{WHERE} ({entry.get('when', 'undated')})",
-        }
-    except (KeyError, TypeError, ValueError):
+    cpu = _valid_cpu(entry.get("cpu"))
+    times = [entry.get("int8_ms"), entry.get("fp32_ms")]
+    if cpu is None or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < math.inf for t in times
+    ):
+        _ignored(f"{record_path()}: the entry for {name} is malformed")
         return None
+    return {
+        "cpu": cpu,
+        "int8_ms": float(times[0]),
+        "fp32_ms": float(times[1]),
+        "where": f"{WHERE} ({entry.get('when', 'undated')})",
+    }
 
 
 def remember(name: str, files: dict[str, Path], cpu: dict, int8_ms: float, fp32_ms: float) -> Path:

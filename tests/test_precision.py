@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import onnxruntime as ort
@@ -221,3 +222,38 @@ def test_models_time_where_it_cannot_record_is_one_line(
     res = CliRunner().invoke(app, ["models", "--time"])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert f"cannot record the timing in {blocker / 'precision.json'}" in res.output
+
+
+@pytest.mark.parametrize(
+    "cpu_field",
+    [{"flags": None}, {"flags": 7}, {"flags": ["avx2", 3]}, ["avx2"], {"flags": [], "model": 5}],
+)
+def test_a_malformed_record_entry_is_ignored_with_one_line(
+    both_precisions, precision_record, capsys, cpu_field
+):
+    res = CliRunner().invoke(app, ["models", "--time"])
+    assert res.exit_code == 0, res.output
+    _record(precision_record, cpu=cpu_field)
+    measured._said.clear()
+    clf = classifier.EmotionClassifier("tiny")
+    assert "models --time" not in clf.precision_reason
+    err = capsys.readouterr().err
+    assert err.count("malformed") == 1 and "ignoring the timing" in err
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "huge", "list"])
+def test_a_record_that_is_no_regular_json_file_is_ignored_without_hanging(
+    both_precisions, precision_record, capsys, kind
+):
+    if kind == "dev-zero":
+        precision_record.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(precision_record)
+    elif kind == "huge":
+        precision_record.write_text("{" + " " * (measured.MAX_RECORD_BYTES + 10) + "}")
+    else:
+        precision_record.write_text("[1, 2]")
+    measured._said.clear()
+    clf = classifier.EmotionClassifier("tiny")
+    assert "models --time" not in clf.precision_reason
+    assert "ignoring the timing" in capsys.readouterr().err
