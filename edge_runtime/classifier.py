@@ -200,6 +200,25 @@ class EmotionClassifier:
                 f"{len(self.info.labels)} labels"
             )
         self.threads = threads
+        self._probe()
+
+    def _probe(self) -> None:
+        """One blank face at the metadata's size through the graph: a graph whose dynamic
+        input cannot take that size, or whose output does not match the labels, fails here
+        in one line rather than at the first face of a run."""
+        info = self.info
+        try:
+            out = self.predict_proba(np.zeros((1, info.height, info.width), np.uint8))
+        except Exception as e:  # onnxruntime raises several types for a shape it cannot run
+            raise ModelError(
+                f"{self.path}: the graph cannot run on the {info.height}x{info.width} faces its "
+                f"metadata names (input height, width): {brief(e)}"
+            ) from None
+        if out.shape != (1, len(info.labels)):
+            raise ModelError(
+                f"{self.path}: the graph answers {list(out.shape[1:])} values per face, the "
+                f"metadata lists {len(info.labels)} labels"
+            )
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -143,3 +143,25 @@ def test_ffmpegs_own_messages_stay_off_the_terminal(tmp_path, tiny_onnx_model):
         [*cmd, "--verbose", *args], capture_output=True, text=True, env=env, timeout=120
     )
     assert loud.returncode == 2 and len(loud.stderr.splitlines()) > 1
+
+
+def test_a_dynamic_graph_that_cannot_take_its_metadatas_size_fails_at_load(tmp_path):
+    """A graph with dynamic height and width whose metadata names 64x64 (its Gemm needs 48):
+    one line at load, not an onnxruntime traceback at the first face (issue 50 F9)."""
+    import onnx
+
+    model = onnx.load(str(build_tiny_onnx_model(tmp_path / "ok.onnx")))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "H", "W"
+    onnx.save(model, str(tmp_path / "dynamic.onnx"))
+    bad = _with_meta(
+        tmp_path / "dynamic.onnx",
+        tmp_path / "bad.onnx",
+        input='{"height": 64, "width": 64, "channels": 1, "layout": "NCHW", '
+        '"pixel_scale": "raw_0_255"}',
+    )
+    with pytest.raises(ModelError, match="cannot run on the 64x64 faces its metadata names"):
+        EmotionClassifier(bad)
+    res = CliRunner().invoke(app, ["predict", "--model", str(bad), "--demo"])
+    assert res.exit_code == 2 and "cannot run on the 64x64 faces" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
