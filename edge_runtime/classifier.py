@@ -208,7 +208,7 @@ class EmotionClassifier:
         in one line rather than at the first face of a run."""
         info = self.info
         try:
-            out = self.predict_proba(np.zeros((1, info.height, info.width), np.uint8))
+            out = self.infer(self.prepare(np.zeros((1, info.height, info.width), np.uint8)))
         except Exception as e:  # onnxruntime raises several types for a shape it cannot run
             raise ModelError(
                 f"{self.path}: the graph cannot run on the {info.height}x{info.width} faces its "
