@@ -224,6 +224,9 @@ class FrameStream:
         self.reader_backoff: tuple[float, float] = (0.5, 8.0)
         self.stats = StreamStats()
         self.reader: FrameReader | None = None
+        #: True while the pipeline waits for the source's next frame (False while it works on
+        #: one or its consumer holds the last result): whether a reopen means "alive"
+        self.waiting_for_frame = False
         opts = recognizer.options
         self.tracker = Tracker(opts.iou_threshold, opts.max_misses)
         self.label_filter = LabelFilter(opts.smoothing, opts.hold)
@@ -346,7 +349,9 @@ class FrameStream:
                 if t_end is not None and time.monotonic() >= t_end:
                     break
                 t0 = time.perf_counter()
+                self.waiting_for_frame = True
                 frame = self.reader.get(self.stop, t_end)
+                self.waiting_for_frame = False
                 if frame is None:
                     break
                 result = self.process(

@@ -1,6 +1,7 @@
 """systemd's notify protocol, so the unit `edge-fer service install` writes can tell a run
 that works from one that hangs: READY=1 once frames flow, WATCHDOG=1 while they keep flowing
-(or the source is being reopened), STOPPING=1 at the end. Without $NOTIFY_SOCKET (not under
+through the whole pipeline (or it waits on a source being reopened; never while it is stuck
+on a frame), STOPPING=1 at the end. Without $NOTIFY_SOCKET (not under
 systemd) every call does nothing."""
 
 from __future__ import annotations

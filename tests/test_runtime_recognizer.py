@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -219,6 +221,28 @@ def test_stream_goes_on_after_the_camera_drops_out(classifier):
     assert len(results) == 10
     assert stream.summary()["reopens"] >= 2
     assert any("reopened" in e for e in events)
+
+
+def test_a_reopen_while_the_consumer_holds_a_frame_is_not_a_sign_of_life(classifier):
+    """`run` pings systemd's watchdog on a reopen only while the pipeline waits for frames:
+    a consumer stuck on a frame (a blocked stdout) while the camera keeps dropping out must
+    not look alive (issue 50 F4)."""
+    from test_sources_stream import FakeCapture
+
+    from edge_runtime.stream_sources import CaptureSource
+
+    src = CaptureSource(0, live=True, opener=lambda t: FakeCapture(fail_after=2))
+    rec = EmotionRecognizer(classifier, detector="none")
+    seen: list[bool] = []
+    stream = rec.stream(src, on_event=lambda m: seen.append(stream.waiting_for_frame))
+    stream.reader_backoff = (0.01, 0.02)
+    for _ in stream:
+        assert not stream.waiting_for_frame
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # stuck here while the reader drops out and reopens
+        break
+    assert len(seen) >= 3 and not any(seen)
 
 
 def test_duration_bounds_an_endless_live_source(classifier):

@@ -257,8 +257,11 @@ def run(
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
     watchdog = Watchdog()
 
-    def event(message: str) -> None:  # a source being reopened is alive, not hung
-        watchdog.ping()
+    def event(message: str) -> None:
+        # a source being reopened is alive, not hung, but only while the pipeline waits for
+        # its frames: a pipeline stuck elsewhere (a blocked stdout) must not be kept alive
+        if stream.waiting_for_frame:
+            watchdog.ping()
         warn(message)
 
     stream = rec.stream(
