@@ -41,7 +41,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     0.5,
     1.0,
 )
-STALL_SECONDS = 5.0  # a live source with no frame for this long is reported "stalled"
+STALL_SECONDS = 5.0  # a source with no frame for this long is reported "stalled"
 
 
 @dataclass
@@ -256,6 +256,14 @@ class FrameHub:
             "t": round(time.monotonic() - self.started, 2),
         }
 
+    @staticmethod
+    def _stall_bound(stream) -> float:
+        """How long without a frame means stalled, for any source: STALL_SECONDS, or three
+        frame intervals of a slower source. A file or a looped demo has its next frame
+        ready at once, so a long wait there is a pipeline that hangs."""
+        fps = getattr(getattr(stream, "source", None), "fps", None)
+        return max(STALL_SECONDS, 3.0 / fps) if fps and fps > 0 else STALL_SECONDS
+
     def camera(self) -> dict:
         """The source's name, state (waiting/ok/stalled/ended), reopens and dropped frames."""
         now = time.monotonic()
@@ -268,7 +276,7 @@ class FrameHub:
             state = "ended"
         elif last is None:
             state = "waiting"
-        elif live and now - last > STALL_SECONDS:
+        elif now - last > self._stall_bound(stream):
             state = "stalled"
         else:
             state = "ok"

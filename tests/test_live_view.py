@@ -119,6 +119,27 @@ def test_hub_bookkeeping_timeline_and_metrics():
     assert hub.health()["status"] == "ended"
 
 
+def test_a_hung_pipeline_is_stalled_whatever_the_source(monkeypatch):
+    """A file or looped demo (not live) whose frames stop is a pipeline that hangs: /healthz
+    says stalled, as for a camera (issue 50 F14); a slow source gets three frame intervals."""
+    import types
+
+    import edge_runtime.live as live
+
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock["t"])
+    for fps, bound in ((None, live.STALL_SECONDS), (25.0, live.STALL_SECONDS), (0.2, 15.0)):
+        hub = FrameHub(LABELS)
+        source = types.SimpleNamespace(name="demo", fps=fps)
+        hub.attach(types.SimpleNamespace(live=False, source=source, reader=None))
+        hub(result(0, faces=1, happy=0.9), np.zeros((60, 80, 3), np.uint8))
+        clock["t"] += bound - 0.5
+        assert hub.health()["status"] == "ok"
+        clock["t"] += 1.0
+        h = hub.health()
+        assert h["status"] == "stalled" and h["camera"]["state"] == "stalled", fps
+
+
 def test_counting_events_are_errors():
     hub = FrameHub(LABELS)
     seen = []
