@@ -83,7 +83,10 @@ class CaptureSource(FrameSource):
         except Exception as e:  # cv2 raises cv2.error for some bad targets
             raise SourceError(f"cannot open {self.name} ({e})") from None
         if cap is None or not cap.isOpened():
-            raise SourceError(f"cannot open {self.name}")
+            from edge_runtime.pi_camera import pi_camera_hint
+
+            hint = pi_camera_hint(self.target) if self.live else None
+            raise SourceError(f"cannot open {self.name}" + (f": {hint}" if hint else ""))
         if self.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         if self.height:
@@ -218,8 +221,19 @@ class LoopSource(FrameSource):
 
 def camera_source(
     camera: str, width: int | None = None, height: int | None = None, fps: float | None = None
-) -> CaptureSource:
-    """`--camera 0` or `--camera /dev/video2` as a live source."""
+) -> FrameSource:
+    """`--camera 0`, `--camera /dev/video2`, or a Raspberry Pi camera module through
+    `--camera rpicam[:N]` / `picamera2[:N]` (edge_runtime.pi_camera), as a live source."""
+    from edge_runtime import pi_camera
+
+    try:
+        pi = pi_camera.parse_pi_camera(camera)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
+    if pi is not None:
+        kind, index = pi
+        cls = pi_camera.RpicamSource if kind == "rpicam" else pi_camera.Picamera2Source
+        return cls(index, width, height, fps)
     target: int | str = int(camera) if camera.strip().isdigit() else camera
     name = f"camera {camera}"
     return CaptureSource(target, live=True, name=name, width=width, height=height, fps=fps)
@@ -320,7 +334,12 @@ class FrameReader:
         """Reopen a live source with backoff; False when stopped before it worked."""
         first, most = self.backoff
         attempt = 0
-        self.on_event(f"{self.source.name} stopped delivering frames; reopening")
+        why = getattr(self.source, "last_error", None)
+        self.on_event(
+            f"{self.source.name} stopped delivering frames"
+            + (f" ({why})" if why else "")
+            + "; reopening"
+        )
         while not self.stop_event.is_set():
             delay = min(first * (2**attempt), most)
             attempt += 1

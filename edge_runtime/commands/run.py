@@ -102,7 +102,7 @@ def _source(
     chosen = [n for n, v in (("--camera", camera), ("--video", video), ("--demo", demo)) if v]
     if len(chosen) != 1:
         raise UserError(
-            "choose one source: --camera N|/dev/videoN, --video PATH_OR_URL or "
+            "choose one source: --camera N|/dev/videoN|rpicam|picamera2, --video PATH_OR_URL or "
             "--demo" + (f" (got {' and '.join(chosen)})" if chosen else "")
         )
     if live is not None and (video is None or "://" not in video):
@@ -122,7 +122,12 @@ def _source(
 
 
 def run(
-    camera: str | None = typer.Option(None, "--camera", help="Camera index or device path."),
+    camera: str | None = typer.Option(
+        None,
+        "--camera",
+        help="Camera index or device path; a Raspberry Pi camera module: rpicam[:N] (through "
+        "rpicam-vid) or picamera2[:N] (the Picamera2 library).",
+    ),
     video: str | None = typer.Option(None, "--video", help="Video file or stream URL."),
     live: bool | None = typer.Option(
         None,
