@@ -86,6 +86,9 @@ class FrameHub:
         # written by the pipeline thread (under cond)
         self.frames = 0
         self.faces = 0
+        #: faces of the newest frame by label, and face-frames by label since the start
+        self.faces_now: dict[str, int] = {}
+        self.label_frames: dict[str, int] = {}
         self.full_detections = 0
         self.errors = 0
         self.seq = 0
@@ -128,6 +131,11 @@ class FrameHub:
                 counts[bisect.bisect_left(LATENCY_BUCKETS, s)] += 1  # first bucket with s <= le
             if not self.timeline or self.timeline[-1].t != t:
                 self.timeline.append(Bucket(t, sums=[0.0] * len(self.labels)))
+            now_by_label: dict[str, int] = {}
+            for f in result.faces:
+                now_by_label[f.label] = now_by_label.get(f.label, 0) + 1
+                self.label_frames[f.label] = self.label_frames.get(f.label, 0) + 1
+            self.faces_now = now_by_label
             b = self.timeline[-1]
             b.frames += 1
             for f in result.faces:
@@ -316,6 +324,7 @@ class FrameHub:
             hist = {s: list(c) for s, c in self.hist.items()}
             sums = dict(self.stage_sum)
             full = self.full_detections
+            faces_now, label_frames = dict(self.faces_now), dict(self.label_frames)
         lines: list[str] = []
 
         def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -382,6 +391,21 @@ class FrameHub:
             "gauge",
             "Connected live-view clients.",
             [(f'{{kind="{k}"}}', v) for k, v in h["clients"].items()],
+        )
+        every = [*self.labels, *(k for k in label_frames if k not in self.labels)]
+        metric(
+            "edge_fer_faces",
+            "gauge",
+            "Faces in the newest frame, by label (the tracks' steady labels; 'uncertain' below "
+            "--min-confidence).",
+            [(f'{{label="{k}"}}', faces_now.get(k, 0)) for k in every],
+        )
+        metric(
+            "edge_fer_labels_total",
+            "counter",
+            "Face-frames by label since the start: each face of each frame counts once under "
+            "its label (divide by the frame rate for face-seconds).",
+            [(f'{{label="{k}"}}', label_frames.get(k, 0)) for k in every],
         )
         name = "edge_fer_stage_seconds"
         lines.append(f"# HELP {name} Time per frame spent in each pipeline stage.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -138,6 +139,21 @@ def test_a_hung_pipeline_is_stalled_whatever_the_source(monkeypatch):
         clock["t"] += 1.0
         h = hub.health()
         assert h["status"] == "stalled" and h["camera"]["state"] == "stalled", fps
+
+
+def test_metrics_count_faces_per_label_now_and_in_total():
+    hub = FrameHub(LABELS)
+    img = np.zeros((60, 80, 3), np.uint8)
+    for i in range(10):
+        hub(result(i, faces=2, happy=0.9), img)  # 20 happy face-frames
+    for i in range(10, 13):
+        hub(result(i, faces=1, happy=0.2), img)  # then 3 sad ones
+    text = hub.prometheus()
+    assert 'edge_fer_faces{label="happy"} 0' in text and 'edge_fer_faces{label="sad"} 1' in text
+    assert 'edge_fer_labels_total{label="happy"} 20' in text
+    assert 'edge_fer_labels_total{label="sad"} 3' in text
+    for line in text.splitlines():
+        assert line.startswith("# ") or PROM_LINE.match(line), line
 
 
 def test_counting_events_are_errors():
@@ -424,3 +440,20 @@ def test_run_serve_end_to_end_one_line_per_event(tiny_onnx_model, video):
     assert all(line.startswith("edge-fer: ") for line in lines), lines
     assert any("video client 127.0.0.1 connected" in line for line in lines)
     assert lines[-1] == "edge-fer: stopped by signal"
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_runtime_exports():
+    doc = json.loads(
+        (Path(__file__).resolve().parents[1] / "deploy/grafana/edge-fer-fleet.json").read_text()
+    )
+    hub = FrameHub(LABELS)
+    hub(result(0, faces=1), np.zeros((60, 80, 3), np.uint8))
+    exported = {
+        line.split("{")[0].split(" ")[0]
+        for line in hub.prometheus().splitlines()
+        if not line.startswith("#")
+    }
+    exprs = [t["expr"] for p in doc["panels"] for t in p["targets"]]
+    used = set(re.findall(r"edge_fer_[a-z_]+", " ".join(exprs)))
+    assert used and used <= exported, used - exported
+    assert doc["templating"]["list"][0]["name"] == "instance"
