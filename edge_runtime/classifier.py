@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge_runtime.cpu import cpu_info, int8_dot_products, isa_class
 from edge_runtime.errors import brief
 from edge_runtime.measured import recalled
 from edge_runtime.model_info import ModelError, ModelInfo
+from edge_runtime.providers import CPU, Provider, resolve
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "fer7"
@@ -98,10 +100,11 @@ def export_timing(card: dict) -> dict | None:
 
 
 def resolve_model(
-    model: str | os.PathLike | None, precision: str = "auto"
+    model: str | os.PathLike | None, precision: str = "auto", accelerated: bool = False
 ) -> tuple[Path, str, str]:
     """(file, precision, why) for a bundled model name (`fer7`, `fer7.int8`) or a path. A
-    bundled name runs in `precision` (auto: the one this CPU runs fastest); a path as it is."""
+    bundled name runs in `precision` (auto: the one this CPU runs fastest, or fp32 on an
+    accelerator, where the int8 files' CPU-tuned graphs do not pay); a path as it is."""
     model = DEFAULT_MODEL if model is None else model
     p = Path(model)
     if p.suffix == ".onnx" or p.exists():
@@ -115,6 +118,8 @@ def resolve_model(
     if not files:
         known = ", ".join(bundled_models()) or "none installed"
         raise ModelError(f"{model}: no such bundled model or file (bundled: {known})")
+    if accelerated and precision == "auto" and "fp32" in files:
+        return files["fp32"], "fp32", "fp32 on an accelerator provider (int8 is tuned for the CPU)"
     card = card_beside(MODELS_DIR / f"{name}.onnx")
     measured = [m for m in (recalled(name, files), export_timing(card)) if m]
     try:
@@ -175,16 +180,21 @@ class EmotionClassifier:
     or `fp32`; `self.precision` and `self.precision_reason` say which and why."""
 
     def __init__(
-        self, model: str | os.PathLike | None = None, threads: int = 1, precision: str = "auto"
+        self,
+        model: str | os.PathLike | None = None,
+        threads: int = 1,
+        precision: str = "auto",
+        provider: str | Provider = "auto",
+        provider_options: dict[str, str] | None = None,
     ) -> None:
-        self.path, self.precision, self.precision_reason = resolve_model(model, precision)
+        self.provider = (
+            provider if isinstance(provider, Provider) else resolve(provider, provider_options)
+        )
+        self.path, self.precision, self.precision_reason = resolve_model(
+            model, precision, accelerated=self.provider.accelerated
+        )
         t0 = time.perf_counter()
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises several types for corrupt files
-            raise ModelError(f"{self.path}: cannot load ONNX model ({brief(e)})") from None
+        self.session = self._session(threads)
         self.load_ms = (time.perf_counter() - t0) * 1000.0
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = ModelInfo.from_metadata(meta, str(self.path))
@@ -219,6 +229,31 @@ class EmotionClassifier:
                 f"{self.path}: the graph answers {list(out.shape[1:])} values per face, the "
                 f"metadata lists {len(info.labels)} labels"
             )
+
+    def _session(self, threads: int) -> ort.InferenceSession:
+        """The session on the chosen provider. One that cannot start there: an error when the
+        user named it, else (auto) the CPU, with one line saying so."""
+        p = self.provider
+        try:
+            session = ort.InferenceSession(
+                str(self.path), session_options(threads), providers=p.session_providers()
+            )
+        except Exception as e:  # onnxruntime raises several types for corrupt files
+            if not p.accelerated:
+                raise ModelError(f"{self.path}: cannot load ONNX model ({brief(e)})") from None
+            why = brief(e)
+        else:
+            if session.get_providers()[0] == p.name:
+                return session
+            why = "onnxruntime fell back to the CPU"
+        if p.asked:
+            raise ModelError(f"{self.path}: cannot run on {p.name} ({why})")
+        print(
+            f"edge-fer: warning: {p.name} could not start ({why}); running on the CPU",
+            file=sys.stderr,
+        )
+        self.provider = Provider(CPU, {}, f"auto: {p.name} could not start")
+        return self._session(threads)
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from edge_runtime.image_io import ImageError, decode_image
 from edge_runtime.image_sources import read_file
 from edge_runtime.labels import UNCERTAIN
 from edge_runtime.preprocess import crop_face
+from edge_runtime.providers import Provider
 from edge_runtime.results import Face, FrameResult, StreamStats
 from edge_runtime.stream_sources import (
     CaptureSource,
@@ -80,6 +81,8 @@ class EmotionRecognizer:
     or None for the bundled default. `detector`: "yunet" (the default, bundled;
     `detector_model` names another YuNet file), "haar", "none", or a `Detector`. `threads`:
     onnxruntime intra-op threads. `precision`: auto, int8 or fp32 (see EmotionClassifier).
+    `provider`: the onnxruntime execution provider, `auto` or a name such as `cuda`, with its
+    `provider_options` (edge_runtime.providers).
     """
 
     def __init__(
@@ -90,12 +93,16 @@ class EmotionRecognizer:
         threads: int = 1,
         options: RecognizerOptions | None = None,
         precision: str = "auto",
+        provider: str | Provider = "auto",
+        provider_options: dict[str, str] | None = None,
     ) -> None:
         self.options = options or RecognizerOptions()
         if isinstance(model, EmotionClassifier):
             self.classifier = model
         else:
-            self.classifier = EmotionClassifier(model, threads=threads, precision=precision)
+            self.classifier = EmotionClassifier(
+                model, threads, precision, provider=provider, provider_options=provider_options
+            )
         if isinstance(detector, Detector):
             self.detector = detector
         else:

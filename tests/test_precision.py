@@ -149,7 +149,8 @@ def test_models_says_what_auto_picks_here_and_why():
     res = CliRunner().invoke(app, ["models"])
     assert res.exit_code == 0, res.output
     assert f"class {cpu.isa_class()}" in res.output and "precision auto:" in res.output
-    assert "MACs/face" in res.output.splitlines()[1]
+    assert "MACs/face" in res.output.splitlines()[2]
+    assert res.output.splitlines()[1].startswith("onnxruntime providers: ")
     reasons = res.output.split("precision auto:\n")[1].splitlines()
     named = [n for line in reasons for n in line.strip().split(": ", 1)[0].split(", ")]
     assert sorted(named) == sorted(classifier.bundled_models()), reasons

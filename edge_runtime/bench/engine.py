@@ -20,6 +20,8 @@ from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.model_info import file_sha256
 from edge_runtime.portable import portable, portable_path
 from edge_runtime.preprocess import FACE_SIZE
+from edge_runtime.providers import ProviderError
+from edge_runtime.providers import resolve as resolve_provider
 from edge_runtime.timing import Runner, interleaved, peak_rss_mb
 
 #: keys every row has (latency and video rows alike)
@@ -59,6 +61,7 @@ class BenchConfig:
     split: str | None = None
     labels: str | None = None  # crowd votes to score against too (evaluate --labels)
     corruptions: bool = False  # also the mean accuracy over edge_train.corruptions
+    provider: str = "cpu"  # the execution provider of the ONNX rows (edge_runtime.providers)
     video: str | None = None
     video_frames: int | None = None
     video_passes: int = 2
@@ -219,6 +222,7 @@ def _row_base(
         "size_bytes": path.stat().st_size,
         "sha256": file_sha256(path),
         "labels": None if r is None else list(r.labels),
+        "provider": getattr(r, "provider", None),
         "macs": getattr(r, "macs", None),
         "isa_class": isa_class(),
         "load_ms": None if r is None else r.load_ms,
@@ -244,7 +248,7 @@ def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None
         if fmt is None:
             note(f"{m.name}: no video row (the pipeline runs ONNX files only)")
             continue
-        clf = EmotionClassifier(m.files[fmt], threads=threads)
+        clf = EmotionClassifier(m.files[fmt], threads=threads, provider=cfg.provider)
         recs = {}
         for name, every in VIDEO_SETTINGS:
             opts = RecognizerOptions() if every is None else RecognizerOptions(detect_every=every)
@@ -285,6 +289,7 @@ def _video_rows(cfg: BenchConfig, progress: Progress, note: Callable[[str], None
             fps = t["frames"] / t["seconds"] if t["seconds"] > 0 else 0.0
             row = _row_base(None, m.name, fmt, m.files[fmt], threads, m.bundled)
             row.update(
+                provider=clf.provider.name,
                 labels=list(clf.labels),
                 kind="video",
                 batch=1,
@@ -336,6 +341,10 @@ def run_bench(
             on_note(msg)
 
     system = system_info()
+    try:
+        system["onnxruntime"]["provider"] = resolve_provider(cfg.provider).name
+    except ProviderError as e:
+        raise BenchError(str(e)) from None
     part, split = _load_split(cfg) if cfg.data is not None else (None, None)
     plan = _plan(cfg, note)
     if any(fmt in (*KERAS_ROWS, "tflite") for _, fmt, _ in plan):
@@ -357,7 +366,7 @@ def run_bench(
             (m.files[f] for m, f, _ in plan if f not in (*KERAS_ROWS, "tflite")), None
         )
         if first_onnx is not None:  # onnxruntime's one-time start-up is no model's load time
-            OnnxRunner("warm-up", "onnx", first_onnx, 1)
+            OnnxRunner("warm-up", "onnx", first_onnx, 1, cfg.provider)
         for m, fmt, t in plan:
             progress.update(f"load {m.name} {fmt} t{t}")
             if fmt in KERAS_ROWS:
@@ -367,7 +376,7 @@ def run_bench(
             elif fmt == "tflite":
                 runners[(m.name, fmt, t)] = TfliteRunner(m.name, m.files[fmt], t)
             else:
-                runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t)
+                runners[(m.name, fmt, t)] = OnnxRunner(m.name, fmt, m.files[fmt], t, cfg.provider)
         _note_flip_tta(runners, note)
         acc = _accuracy(runners, cfg, part, split, progress, note) if part is not None else {}
         rows = _video_rows(cfg, progress, note) if cfg.video else []

@@ -19,12 +19,15 @@ def tensorflow_available() -> bool:
 
 
 class OnnxRunner(Runner):
-    def __init__(self, model: str, fmt: str, path: Path, threads: int) -> None:
+    def __init__(
+        self, model: str, fmt: str, path: Path, threads: int, provider: object = "cpu"
+    ) -> None:
         before = current_rss_mb()
-        self.clf = EmotionClassifier(path, threads=threads)
+        self.clf = EmotionClassifier(path, threads=threads, provider=provider)
         after = current_rss_mb()
         self.model, self.format, self.path, self.threads = model, fmt, Path(path), threads
         self.labels = self.clf.labels
+        self.provider = self.clf.provider.name
         self.macs = self.clf.macs
         self.load_ms = self.clf.load_ms
         self.load_rss_mb = None if before is None or after is None else after - before

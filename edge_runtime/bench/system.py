@@ -72,7 +72,7 @@ def system_info() -> dict:
         "versions": versions(),
         "onnxruntime": {
             "available_providers": list(ort.get_available_providers()),
-            "provider": "CPUExecutionProvider",
+            "provider": "CPUExecutionProvider",  # run_bench sets the one --provider names
             "graph_optimization": "ORT_ENABLE_ALL",
             "execution_mode": "ORT_SEQUENTIAL",
             "inter_op_threads": 1,

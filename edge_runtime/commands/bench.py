@@ -111,6 +111,12 @@ def bench(
         help="Also score against crowd votes, as evaluate --labels does ('ferplus': "
         "ferplus.csv beside --data): the majority's accuracy and macro-F1, clear expressions.",
     ),
+    provider: str = typer.Option(
+        "cpu",
+        "--provider",
+        help="onnxruntime execution provider of the ONNX rows and the video (cpu by default, "
+        "so results compare across machines; auto, cuda, tensorrt, openvino, ...).",
+    ),
     corruptions: bool = typer.Option(
         False,
         "--corruptions",
@@ -201,6 +207,7 @@ def bench(
         split=split,
         labels=labels,
         corruptions=corruptions,
+        provider=provider,
         video=video,
         video_frames=video_frames,
         video_passes=video_passes,

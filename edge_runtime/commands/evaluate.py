@@ -16,14 +16,19 @@ import typer
 
 from edge_runtime.classifier import with_flip
 from edge_runtime.commands.common import UserError, require_training_stack, warn
-from edge_runtime.commands.recognizer_setup import PRECISION_HELP
+from edge_runtime.commands.recognizer_setup import (
+    PRECISION_HELP,
+    PROVIDER_HELP,
+    PROVIDER_OPTION_HELP,
+    provider_choice,
+)
 from edge_runtime.metrics import scores
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 def load_predictor(
-    model: str, threads: int = 1, precision: str = "auto"
+    model: str, threads: int = 1, precision: str = "auto", provider: object = "auto"
 ) -> tuple[tuple[str, ...], Predictor, str]:
     """(labels, probabilities function over uint8 [N,48,48] faces, kind) for a model."""
     if str(model).endswith(".keras"):
@@ -39,7 +44,7 @@ def load_predictor(
         return labels, (lambda x: predict(m, x)), "keras"
     from edge_runtime.classifier import EmotionClassifier
 
-    clf = EmotionClassifier(model, threads=threads, precision=precision)
+    clf = EmotionClassifier(model, threads=threads, precision=precision, provider=provider)
     return clf.labels, clf.predict_proba, "onnx"
 
 
@@ -71,6 +76,8 @@ def evaluate(
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider_option: list[str] = typer.Option([], "--provider-option", help=PROVIDER_OPTION_HELP),
     against: str = typer.Option(
         None,
         "--against",
@@ -128,20 +135,29 @@ def evaluate(
         ] + (["--against", "--min-confidence"] if against or min_confidence else [])
         if unsupported:
             raise UserError(f"--detect with {unsupported[0]}: not supported")
-        rep = evaluate_photos(model, data, split, classes, threads, precision)
+        rep = evaluate_photos(
+            model,
+            data,
+            split,
+            classes,
+            threads,
+            precision,
+            provider_choice(provider, provider_option),
+        )
         if as_json:
             typer.echo(json.dumps(rep))
         else:
             print_report(rep, tuple(rep["model_labels"]))
         return
-    labels, fn, kind = load_predictor(model, threads, precision)
+    engine = provider_choice(provider, provider_option)
+    labels, fn, kind = load_predictor(model, threads, precision, engine)
     try:
         task = parse_classes(classes) if classes else labels
     except ValueError as e:
         raise UserError(f"--classes: {e}") from None
     answer = _answer_over(task, labels, fn, tta, "--classes: the model")
     if against:
-        other, other_fn, _ = load_predictor(against, threads)
+        other, other_fn, _ = load_predictor(against, threads, provider=engine)
         other_answer = _answer_over(task, other, other_fn, tta, f"--against {against}: it")
     try:
         ds = load(data)
@@ -199,7 +215,13 @@ def evaluate(
 
 
 def evaluate_photos(
-    model: str, data: Path, split: str | None, classes: str | None, threads: int, precision: str
+    model: str,
+    data: Path,
+    split: str | None,
+    classes: str | None,
+    threads: int,
+    precision: str,
+    provider: object = "auto",
 ) -> dict:
     """The whole pipeline on labelled photos: detection, the runtime's crop, the classifier.
     The report covers the photos where a face was found, plus `pipeline_accuracy` over all of
@@ -210,7 +232,7 @@ def evaluate_photos(
     from edge_runtime.recognizer import EmotionRecognizer
     from edge_train.data import SPLIT_CHOICES, DataError, labelled_files
 
-    rec = EmotionRecognizer(model, threads=threads, precision=precision)
+    rec = EmotionRecognizer(model, threads=threads, precision=precision, provider=provider)
     try:
         task = parse_classes(classes) if classes else rec.labels
     except ValueError as e:

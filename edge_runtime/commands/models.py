@@ -13,6 +13,8 @@ from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_mo
 from edge_runtime.commands.common import UserError
 from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import brief
+from edge_runtime.providers import available as available_providers
+from edge_runtime.providers import resolve as resolve_provider
 from edge_runtime.timing import interleaved
 
 TIME_RUNS = 300
@@ -158,6 +160,11 @@ def models(
     typer.echo(
         f"this CPU: {cpu['model']}, class {cpu['isa_class']} "
         f"({', '.join(cpu['flags']) or 'no relevant flags'})"
+    )
+    auto = resolve_provider("auto")
+    typer.echo(
+        f"onnxruntime providers: {', '.join(available_providers())}; --provider auto runs "
+        f"{auto.name} ({auto.reason})"
     )
     head = [
         "name",

@@ -19,8 +19,11 @@ from edge_runtime.commands.recognizer_setup import (
     MIN_FACE_SIZE_HELP,
     MODEL_HELP,
     PRECISION_HELP,
+    PROVIDER_HELP,
+    PROVIDER_OPTION_HELP,
     THREADS_HELP,
     build_recognizer,
+    provider_choice,
 )
 from edge_runtime.demo import DEMO_PHOTO
 from edge_runtime.detect import DEFAULT_DETECTOR
@@ -60,6 +63,8 @@ def predict(
     ),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider_option: list[str] = typer.Option([], "--provider-option", help=PROVIDER_OPTION_HELP),
     min_face_score: float = typer.Option(
         0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP
     ),
@@ -94,7 +99,15 @@ def predict(
         min_face_size=min_face_size,
         min_confidence=min_confidence,
     )
-    rec = build_recognizer(model, detector, detector_model, threads, options, precision)
+    rec = build_recognizer(
+        model,
+        detector,
+        detector_model,
+        threads,
+        options,
+        precision,
+        provider_choice(provider, provider_option),
+    )
     skipped: list[tuple[str, str]] = []
     items = expand_inputs(inputs, skipped)
     _report_skipped(skipped)

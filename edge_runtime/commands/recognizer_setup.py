@@ -9,6 +9,8 @@ import cv2
 from edge_runtime.classifier import DEFAULT_MODEL, bundled_models
 from edge_runtime.commands.common import UserError
 from edge_runtime.detect import DetectorError
+from edge_runtime.providers import Provider, parse_options
+from edge_runtime.providers import resolve as resolve_provider
 from edge_runtime.recognizer import EmotionRecognizer, RecognizerOptions
 from edge_runtime.tracking import NO_HOLD, Hold
 
@@ -79,6 +81,25 @@ def parse_hold(text: str) -> Hold:
         ) from None
 
 
+PROVIDER_HELP = (
+    "onnxruntime execution provider: auto (the best accelerator this onnxruntime build has, "
+    "else the CPU), cpu, or a name: cuda, tensorrt, openvino, qnn, coreml, dml, ... (or its "
+    "full name). `edge-fer models` lists the available ones."
+)
+PROVIDER_OPTION_HELP = (
+    "KEY=VALUE passed to the provider (repeatable), e.g. device_id=1, trt_fp16_enable=True, "
+    "trt_engine_cache_enable=True, trt_engine_cache_path=/var/cache/edge-fer."
+)
+
+
+def provider_choice(provider: str, pairs: list[str] | None) -> Provider:
+    """`--provider` and `--provider-option` as a Provider, or a one-line UserError."""
+    try:
+        return resolve_provider(provider, parse_options(pairs))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def build_recognizer(
     model: str | None,
     detector: str,
@@ -86,6 +107,7 @@ def build_recognizer(
     threads: int,
     options: RecognizerOptions,
     precision: str = "auto",
+    provider: Provider | str = "auto",
 ) -> EmotionRecognizer:
     """An EmotionRecognizer, or a one-line UserError naming what is wrong."""
     if threads < 1:
@@ -98,7 +120,13 @@ def build_recognizer(
     cv2.setNumThreads(threads)
     try:
         return EmotionRecognizer(
-            model, detector, detector_model, threads=threads, options=options, precision=precision
+            model,
+            detector,
+            detector_model,
+            threads=threads,
+            options=options,
+            precision=precision,
+            provider=provider,
         )
     except DetectorError as e:
         raise UserError(str(e), 2) from None

@@ -21,10 +21,13 @@ from edge_runtime.commands.recognizer_setup import (
     MIN_FACE_SIZE_HELP,
     MODEL_HELP,
     PRECISION_HELP,
+    PROVIDER_HELP,
+    PROVIDER_OPTION_HELP,
     THREADS_HELP,
     build_recognizer,
     parse_hold,
     parse_smoothing,
+    provider_choice,
 )
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.native_logs import VERBOSE_ENV
@@ -153,6 +156,8 @@ def run(
     detector_model: Path | None = typer.Option(None, "--detector-model", help=DETECTOR_MODEL_HELP),
     threads: int = typer.Option(1, "--threads", help=THREADS_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    provider_option: list[str] = typer.Option([], "--provider-option", help=PROVIDER_OPTION_HELP),
     min_face_score: float = typer.Option(
         0.0, "--min-face-score", min=0.0, max=1.0, help=MIN_FACE_SCORE_HELP
     ),
@@ -257,7 +262,15 @@ def run(
         min_face_size=min_face_size,
         min_confidence=min_confidence,
     )
-    rec = build_recognizer(model, detector, detector_model, threads, options, precision)
+    rec = build_recognizer(
+        model,
+        detector,
+        detector_model,
+        threads,
+        options,
+        precision,
+        provider_choice(provider, provider_option),
+    )
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
     watchdog = Watchdog()
