@@ -189,6 +189,25 @@ def run(
         "plays in browsers); .avi/.mkv/.webm stay playable if the run is killed.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    mqtt: str | None = typer.Option(
+        None,
+        "--mqtt",
+        help="Publish to an MQTT broker: mqtt[s]://[user:password@]host[:port]/prefix. Each "
+        "face's state when its label changes (prefix/DEVICE/face/ID), a summary every "
+        "--mqtt-every seconds (prefix/DEVICE/summary), availability with a last will. Needs "
+        "the mqtt extra (paho-mqtt).",
+    ),
+    mqtt_every: float = typer.Option(
+        10.0, "--mqtt-every", min=0.1, help="Seconds between MQTT summaries."
+    ),
+    mqtt_discovery: bool = typer.Option(
+        False,
+        "--mqtt-discovery",
+        help="Also publish Home Assistant MQTT discovery: a sensor per device.",
+    ),
+    mqtt_device: str | None = typer.Option(
+        None, "--mqtt-device", help="The device's name in the topics (default: the host name)."
+    ),
     rotate: str | None = typer.Option(
         None,
         "--rotate",
@@ -296,6 +315,10 @@ def run(
             writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite, rotation))
         if save is not None:
             writers.append(VideoSaver(save, None, overwrite, rotation))
+        if mqtt is not None:
+            from edge_runtime.mqtt import MqttPublisher
+
+            writers.append(MqttPublisher(mqtt, rec.labels, mqtt_every, mqtt_discovery, mqtt_device))
     except OutputError as e:
         for w in writers:
             w.close()
