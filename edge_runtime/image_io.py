@@ -127,6 +127,25 @@ def _composite_over_white(img: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, top).astype(img.dtype)
 
 
+def video_container(data: bytes) -> str | None:
+    """The container format of a video file from its first bytes, or None."""
+    if data[4:8] == b"ftyp":
+        return "MP4/MOV"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "AVI"
+    if data[:3] == b"FLV":
+        return "FLV"
+    if data[:4] == b"OggS":
+        return "Ogg"
+    if data[:4] == b"\x00\x00\x01\xba":
+        return "MPEG-PS"
+    if len(data) > 376 and data[0] == data[188] == data[376] == 0x47:
+        return "MPEG-TS"
+    return None
+
+
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an encoded image; gray or BGR, uint8 or uint16, EXIF orientation applied.
 
@@ -157,6 +176,9 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"cannot decode image ({brief(e, 120, last=True)})") from None
     if img is None or img.size == 0:
         if header is None:
+            video = video_container(data)
+            if video:
+                raise ImageError(f"a video ({video}), not an image: use `edge-fer run --video`")
             raise ImageError("not an image (unrecognised format)")
         raise ImageError(f"corrupt {header.format} file")
     if header is None and img.shape[0] * img.shape[1] > max_pixels:

@@ -8,6 +8,7 @@ closed and reopened with exponential backoff until it works again or the run is 
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -83,10 +84,7 @@ class CaptureSource(FrameSource):
         except Exception as e:  # cv2 raises cv2.error for some bad targets
             raise SourceError(f"cannot open {self.name} ({e})") from None
         if cap is None or not cap.isOpened():
-            from edge_runtime.pi_camera import pi_camera_hint
-
-            hint = pi_camera_hint(self.target) if self.live else None
-            raise SourceError(f"cannot open {self.name}" + (f": {hint}" if hint else ""))
+            raise SourceError(f"cannot open {self.name}: {self._why_not()}")
         if self.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         if self.height:
@@ -104,6 +102,35 @@ class CaptureSource(FrameSource):
                 if self.live
                 else f"{self.name} has a length: read once like a file (--live to keep it open)"
             )
+
+    def _why_not(self) -> str:
+        """Why OpenCV could not open the target, as far as can be told from outside."""
+        from edge_runtime.image_io import video_container
+        from edge_runtime.pi_camera import pi_camera_hint
+
+        target = self.target
+        if isinstance(target, int) or str(target).startswith("/dev/"):
+            hint = pi_camera_hint(target)
+            if hint:
+                return hint
+            return camera_help(target)
+        if "://" in str(target):
+            return (
+                "the stream did not answer or OpenCV's FFmpeg cannot read it (--verbose "
+                "shows its log)"
+            )
+        try:
+            with open(target, "rb") as f:
+                head = f.read(512)
+        except OSError as e:
+            return e.strerror or str(e)
+        if video_container(head):
+            return (
+                f"a {video_container(head)} file whose codec OpenCV's FFmpeg lacks, or a broken one"
+            )
+        if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head):
+            return "a text file, not a video"
+        return "not a video format OpenCV's FFmpeg can read"
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self.cap is None:
@@ -219,6 +246,24 @@ class LoopSource(FrameSource):
         self.inner.close()
 
 
+def camera_help(target: int | str) -> str:
+    """What to check when a camera does not open: which devices exist, whether this user may
+    read them."""
+    devices = sorted(str(p) for p in Path("/dev").glob("video*"))
+    node = Path(f"/dev/video{target}") if isinstance(target, int) else Path(str(target))
+    if node.exists() and not os.access(node, os.R_OK | os.W_OK):
+        return (
+            f"no permission on {node}: add the user to the video group (sudo usermod -aG "
+            "video $USER, then log in again)"
+        )
+    if not devices:
+        return "no /dev/video* device on this machine (is the camera plugged in?)"
+    return (
+        f"devices here: {', '.join(devices)} (a USB camera often has two, the first for "
+        "frames); --verbose shows OpenCV's own reason"
+    )
+
+
 def camera_source(
     camera: str, width: int | None = None, height: int | None = None, fps: float | None = None
 ) -> FrameSource:
@@ -245,6 +290,11 @@ def video_source(video: str, live: bool | None = None) -> CaptureSource:
     scheme = urllib.parse.urlsplit(video).scheme.lower() if "://" in video else ""
     if not scheme:
         p = Path(video).expanduser()
+        if p.is_dir():
+            raise SourceError(
+                f"{video}: a directory, not a video file (`edge-fer predict DIR` reads the "
+                "images in a folder)"
+            )
         if not p.is_file():
             raise SourceError(f"{video}: no such video file")
         video = str(p)

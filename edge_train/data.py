@@ -268,7 +268,8 @@ def _read_folder_entries(
     class_ok: Counter[tuple[str, ...]] = Counter()
     for parts, read, name in entries:
         if len(parts) < 2:
-            continue  # an image at the top level has no class folder
+            problem.counts["no_class_folder"] += 1  # an image at the top level has no class
+            continue
         folder = parts[-2]
         label = canonical_label(folder)
         if label is None:
@@ -437,7 +438,14 @@ def load(
         raise DataError(f"{path}: unknown dataset format (expected a .csv, a .zip or a folder)")
 
     if not items:
-        raise DataError(f"{path}: no usable images ({dict(problem.counts) or 'nothing found'})")
+        found = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problem.counts.items())
+        layout = (
+            " (expected images in class folders: <emotion>/*.jpg, or train|test/<emotion>/"
+            "*.jpg, e.g. happy/a.jpg; FER2013's fer2013.csv; or a zip of either)"
+            if path.is_dir() or path.suffix.lower() == ".zip"
+            else ""
+        )
+        raise DataError(f"{path}: no usable images ({found or 'nothing found'}){layout}")
     present = {label for _, label, _, _ in items}
     classes = tuple(c for c in FER2013_LABELS if c in present) + tuple(
         sorted(present - set(FER2013_LABELS))

@@ -4,6 +4,7 @@ classes, and a model narrowed to some of its classes."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -252,3 +253,25 @@ def test_detect_scores_the_whole_pipeline_on_photos_and_counts_faceless_ones(tmp
         app, ["evaluate", "--data", str(data), "--detect", "--labels", "ferplus"]
     )
     assert res.exit_code == 2 and "--detect with --labels: not supported" in res.output
+
+
+def test_a_class_the_data_lacks_is_shown_absent_and_a_flat_folder_gets_the_layout(
+    tiny_onnx_model, ckplus, tmp_path
+):
+    res = CliRunner().invoke(
+        app, ["evaluate", "--model", str(tiny_onnx_model), "--data", str(ckplus)]
+    )
+    assert res.exit_code == 0, res.output
+    assert re.search(
+        r"neutral\s+absent from this data \(the model answered it \d+ times\)", res.output
+    )
+    assert "recall 0.000  precision 0.000  n=0" not in res.output
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(flat / f"{i}.png"), _face(i))
+    res = CliRunner().invoke(
+        app, ["evaluate", "--model", str(tiny_onnx_model), "--data", str(flat)]
+    )
+    assert res.exit_code == 2 and "no class folder: 3" in res.output
+    assert "expected images in class folders: <emotion>/*.jpg" in res.output

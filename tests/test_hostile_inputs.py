@@ -138,7 +138,10 @@ def test_ffmpegs_own_messages_stay_off_the_terminal(tmp_path, tiny_onnx_model):
     args = ["run", "--video", str(broken), "--model", str(tiny_onnx_model), "--quiet"]
     quiet = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode == 2
-    assert quiet.stderr.splitlines() == [f"edge-fer: error: cannot open {broken}"]
+    assert quiet.stderr.splitlines() == [
+        f"edge-fer: error: cannot open {broken}: a MP4/MOV file whose codec OpenCV's FFmpeg "
+        "lacks, or a broken one"
+    ]
     loud = subprocess.run(
         [*cmd, "--verbose", *args], capture_output=True, text=True, env=env, timeout=120
     )

@@ -130,3 +130,28 @@ def test_demo_source_pans_over_a_photo():
     reader.close()
     assert len(frames) == 6 and frames[0].image.shape == (120, 160, 3)
     assert not np.array_equal(frames[0].image, frames[3].image)
+
+
+def test_what_cannot_be_opened_says_why(tmp_path, monkeypatch):
+    from edge_runtime.stream_sources import CaptureSource, SourceError, video_source
+
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    with pytest.raises(SourceError, match="a text file, not a video"):
+        CaptureSource(str(text), live=False).open()
+    with pytest.raises(SourceError, match="a directory, not a video file"):
+        video_source(str(tmp_path))
+    import edge_runtime.stream_sources as ss
+
+    monkeypatch.setattr(ss.Path, "glob", lambda self, pattern: iter([]))
+    camera = CaptureSource(7, live=True, name="camera 7", opener=lambda t: None)
+    with pytest.raises(SourceError, match="no /dev/video. device on this machine"):
+        camera.open()
+
+
+def test_predict_on_a_video_points_to_run(tmp_path):
+    from edge_runtime.image_io import ImageError, decode_image
+
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
+    with pytest.raises(ImageError, match=r"a video \(MP4/MOV\), not an image: use `edge-fer run"):
+        decode_image(mp4)

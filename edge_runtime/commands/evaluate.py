@@ -355,8 +355,14 @@ def print_report(rep: dict, model_labels: tuple[str, ...]) -> None:
         + (f" (over the {len(rep['scored_classes'])} classes present)" if missing else "")
     )
     width = max(len(lab) for lab in task)
-    for lab in task:
+    for i, lab in enumerate(task):
         pc = rep["per_class"][lab]
+        if not pc["support"]:
+            answered = sum(row[i] for row in rep["confusion"])
+            typer.echo(
+                f"  {lab:<{width}}  absent from this data (the model answered it {answered} times)"
+            )
+            continue
         typer.echo(
             f"  {lab:<{width}}  recall {pc['recall']:.3f}  "
             f"precision {pc['precision']:.3f}  n={pc['support']}"
