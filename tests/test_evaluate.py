@@ -275,3 +275,30 @@ def test_a_class_the_data_lacks_is_shown_absent_and_a_flat_folder_gets_the_layou
     )
     assert res.exit_code == 2 and "no class folder: 3" in res.output
     assert "expected images in class folders: <emotion>/*.jpg" in res.output
+
+
+def test_bench_scores_a_set_without_neutral_as_evaluate_does(tiny_onnx_model, ckplus):
+    rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            str(tiny_onnx_model),
+            "--formats",
+            "fp32",
+            "--data",
+            str(ckplus),
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--batch",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output.strip().splitlines()[-1])
+    assert row["accuracy"] == pytest.approx(rep["accuracy"]) and row["eval_n"] == rep["n"]

@@ -75,8 +75,9 @@ def bench(
     paths: list[str] = typer.Argument(
         None,
         metavar="[PATH|NAME=PATH]...",
-        help="Model files (.onnx: NAME.fp32/NAME.int8 siblings are picked up; .keras). "
-        "NAME=PATH files a path under NAME, e.g. happy_sad=runs/b_hs/model.keras.",
+        help="Model files (.onnx: NAME.fp32/NAME.int8 siblings are picked up; .keras; .tflite, "
+        "e.g. the `fer` package's emotion_model_quantized.tflite as a reference: needs "
+        "TensorFlow). NAME=PATH files a path under NAME, e.g. fer=PATH/model.tflite.",
     ),
     models: str | None = typer.Option(
         None,
