@@ -81,7 +81,16 @@ def choose_precision(
     if m:
         times = f"{m['int8_ms']:.3f} ms vs fp32 {m['fp32_ms']:.3f} ms"
         where = m.get("where", "at export")
-        if m["int8_ms"] < m["fp32_ms"] * (1 - MEASURED_GAIN):
+        faster = m["int8_ms"] < m["fp32_ms"] * (1 - MEASURED_GAIN)
+        if faster and "int8_spread" in m and "fp32_spread" in m:
+            slowest_int8, fastest_fp32 = m["int8_spread"][1], m["fp32_spread"][0]
+            if not slowest_int8 < fastest_fp32:
+                return "fp32", (
+                    f"int8 was measured faster on this CPU ({cls}) {where}: {times}, but not "
+                    f"beyond the spread of the measurements (int8 up to {slowest_int8:.3f} ms, "
+                    f"fp32 from {fastest_fp32:.3f} ms)"
+                )
+        if faster:
             return "int8", f"int8 was measured faster on this CPU ({cls}) {where}: {times}"
         return "fp32", f"int8 was measured no faster on this CPU ({cls}) {where}: {times}"
     if int8_dot_products(flags):

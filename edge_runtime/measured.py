@@ -102,15 +102,36 @@ def recalled(name: str, files: dict[str, Path]) -> dict | None:
     ):
         _ignored(f"{record_path()}: the entry for {name} is malformed")
         return None
-    return {
+    out = {
         "cpu": cpu,
         "int8_ms": float(times[0]),
         "fp32_ms": float(times[1]),
         "where": f"{WHERE} ({entry.get('when', 'undated')})",
     }
+    for p in ("int8", "fp32"):
+        span = entry.get(f"{p}_spread")
+        if span is None:
+            continue
+        if not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(t, int | float) and not isinstance(t, bool) for t in span)
+            and 0 < span[0] <= span[1] < math.inf
+        ):
+            _ignored(f"{record_path()}: the entry for {name} is malformed")
+            return None
+        out[f"{p}_spread"] = (float(span[0]), float(span[1]))
+    return out
 
 
-def remember(name: str, files: dict[str, Path], cpu: dict, int8_ms: float, fp32_ms: float) -> Path:
+def remember(
+    name: str,
+    files: dict[str, Path],
+    cpu: dict,
+    int8_ms: float,
+    fp32_ms: float,
+    spread: dict[str, tuple[float, float]] | None = None,
+) -> Path:
     """Record a timing of `name`'s int8 and fp32 `files` on `cpu` (replacing the file in one
     step, so that a crash leaves the old record or the new one). OSError when it cannot."""
     data = _records()
@@ -120,6 +141,7 @@ def remember(name: str, files: dict[str, Path], cpu: dict, int8_ms: float, fp32_
         "cpu": cpu,
         "int8_ms": int8_ms,
         "fp32_ms": fp32_ms,
+        **({f"{p}_spread": list(v) for p, v in spread.items()} if spread else {}),
         "when": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
     path = record_path()

@@ -195,9 +195,21 @@ def test_models_time_records_a_timing_here_that_auto_then_follows(
     assert entry["cpu"] == cpu.cpu_info() and entry["int8_ms"] > 0 and entry["fp32_ms"] > 0
     assert "by `edge-fer models --time`" in res.output.split("precision auto:\n")[1]
 
-    _record(precision_record, int8_ms=1.0, fp32_ms=2.0)
+    assert "median and range of the p50s of 5 interleaved measurements" in res.output
+    _record(
+        precision_record, int8_ms=1.0, fp32_ms=2.0, int8_spread=[0.9, 1.1], fp32_spread=[1.9, 2.1]
+    )
     clf = classifier.EmotionClassifier("tiny")
     assert clf.precision == "int8" and "measured faster on this CPU" in clf.precision_reason
+    # faster by its medians, but the measurements overlap: noise, so fp32, and it says so
+    _record(
+        precision_record, int8_ms=1.0, fp32_ms=1.1, int8_spread=[0.8, 1.3], fp32_spread=[1.0, 1.2]
+    )
+    clf = classifier.EmotionClassifier("tiny")
+    assert clf.precision == "fp32" and "not beyond the spread" in clf.precision_reason
+    _record(precision_record, int8_spread="wide")  # malformed: ignored with one line
+    assert "models --time" not in classifier.EmotionClassifier("tiny").precision_reason
+    _record(precision_record, int8_spread=[0.8, 1.3])
     _record(precision_record, int8_ms=2.0, fp32_ms=1.0)
     assert classifier.EmotionClassifier("tiny").precision == "fp32"
     assert classifier.EmotionClassifier("tiny", precision="int8").precision == "int8"

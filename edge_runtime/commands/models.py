@@ -9,7 +9,13 @@ import numpy as np
 import typer
 
 from edge_runtime import measured
-from edge_runtime.classifier import EmotionClassifier, bundled_files, bundled_models, card_beside
+from edge_runtime.classifier import (
+    EmotionClassifier,
+    bundled_files,
+    bundled_models,
+    card_beside,
+    choose_precision,
+)
 from edge_runtime.commands.common import UserError
 from edge_runtime.cpu import cpu_info
 from edge_runtime.errors import brief
@@ -18,6 +24,7 @@ from edge_runtime.providers import resolve as resolve_provider
 from edge_runtime.timing import interleaved
 
 TIME_RUNS = 300
+TIME_REPEATS = 5  # separate measurements, whose spread says what is noise
 
 
 def _describe(clf: EmotionClassifier) -> dict:
@@ -83,19 +90,26 @@ def _time_here(found: dict[str, Path], err: bool) -> None:
         files = bundled_files(name)
         clfs = {p: EmotionClassifier(f, threads=1) for p, f in files.items()}
         batch = {p: c.prepare(face) for p, c in clfs.items()}
-        timed = interleaved(
-            {p: (lambda c=c, x=batch[p]: c.infer(x)) for p, c in clfs.items()},
-            runs=TIME_RUNS,
-            warmup=30,
-        )
-        ms = {p: t["p50_ms"] for p, t in timed.items()}
+        calls = {p: (lambda c=c, x=batch[p]: c.infer(x)) for p, c in clfs.items()}
+        reps = [
+            interleaved(calls, runs=TIME_RUNS, warmup=30 if i == 0 else 5)
+            for i in range(TIME_REPEATS)
+        ]
+        p50 = {p: sorted(r[p]["p50_ms"] for r in reps) for p in ("int8", "fp32")}
+        ms = {p: float(np.median(v)) for p, v in p50.items()}
+        spread = {p: (v[0], v[-1]) for p, v in p50.items()}
         try:
-            measured.remember(name, files, here, ms["int8"], ms["fp32"])
+            measured.remember(name, files, here, ms["int8"], ms["fp32"], spread)
         except OSError as e:
             raise UserError(f"cannot record the timing in {target}: {brief(e)}") from None
+        chosen, why = choose_precision(
+            "auto", ("int8", "fp32"), measured=[measured.recalled(name, files) or {}]
+        )
         typer.echo(
-            f"{name}: int8 {ms['int8']:.3f} ms, fp32 {ms['fp32']:.3f} ms (p50 of {TIME_RUNS}, "
-            f"batch 1, one thread), recorded in {target}",
+            f"{name}: int8 {ms['int8']:.3f} ms ({spread['int8'][0]:.3f}-{spread['int8'][1]:.3f}), "
+            f"fp32 {ms['fp32']:.3f} ms ({spread['fp32'][0]:.3f}-{spread['fp32'][1]:.3f}): median "
+            f"and range of the p50s of {TIME_REPEATS} interleaved measurements of {TIME_RUNS} "
+            f"calls, batch 1, one thread; auto runs {chosen} ({why}); recorded in {target}",
             err=err,
         )
 
