@@ -219,7 +219,7 @@ class JsonLinesWriter(Writer):
         self._write({"summary": summary})
 
 
-TIMELINE_COLUMNS = "frame timestamp faces id x y w h face_score label score".split()
+TIMELINE_COLUMNS = "run frame timestamp faces id x y w h face_score label score".split()
 
 
 class CsvTimelineWriter(Writer):
@@ -240,6 +240,7 @@ class CsvTimelineWriter(Writer):
         rotation: Rotation | None = None,
     ) -> None:
         path = Path(path)
+        self.run = time.strftime("%Y-%m-%dT%H:%M:%S%z")  # tells appended runs apart
         self.header = [*TIMELINE_COLUMNS, *labels, *(f"raw_{k}" for k in labels)]
         self.labels = labels
         self.note: str | None = None
@@ -272,7 +273,7 @@ class CsvTimelineWriter(Writer):
                 self._csv.writerow(self.header)
 
     def frame(self, result: FrameResult, image: np.ndarray) -> None:
-        head = [result.frame, f"{result.timestamp:.3f}", len(result.faces)]
+        head = [self.run, result.frame, f"{result.timestamp:.3f}", len(result.faces)]
         if self._frames and self.segments is not None and self.segments.due(self._file.tell()):
             with _writing(self.path):
                 self._file.close()
@@ -408,7 +409,12 @@ class ImageSaver(Writer):
         self.single = single and self.target.suffix.lower() in SAVE_IMAGE_SUFFIXES
         self.overwrite = overwrite
         self.saved: list[Path] = []
+        self.note: str | None = None
         if self.single:
+            if self.target.exists() and not overwrite and not self.target.is_dir():
+                free = next_free(self.target)
+                self.note = f"{self.target} exists: writing {free}"
+                self.target = free
             ensure_writable(self.target, overwrite)
         else:
             if self.target.exists() and not self.target.is_dir():
@@ -431,7 +437,11 @@ class ImageSaver(Writer):
     def image(self, result: ImageResult, image: np.ndarray | None) -> None:
         if image is None or result.error is not None:
             return
-        path = ensure_writable(self.path_for(result.source), self.overwrite)
+        path = self.path_for(result.source)
+        if path.exists() and not self.overwrite and not self.single:
+            path = next_free(path)  # an earlier run's file stays as it is
+            self._used.add(path)
+        path = ensure_writable(path, self.overwrite)
         if not cv2.imwrite(str(path), annotate(image, result.faces)):
             raise OutputError(f"{path}: cannot write image")
         self.saved.append(path)

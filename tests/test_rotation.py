@@ -121,17 +121,17 @@ def test_a_rotated_timeline_loses_no_row_and_each_segment_has_its_header(tmp_pat
     rows = []
     for path in segments:
         r = _rows(path)
-        assert r[0][:3] == ["frame", "timestamp", "faces"]
+        assert r[0][:4] == ["run", "frame", "timestamp", "faces"]
         assert r[0][-4:] == [*LABELS, *(f"raw_{k}" for k in LABELS)]
         rows += r[1:]
-    assert [int(r[0]) for r in rows] == list(range(60))
+    assert [int(r[1]) for r in rows] == list(range(60))
 
     kept = CsvTimelineWriter(tmp_path / "k.csv", LABELS, rotation=Rotation(max_bytes=600, keep=2))
     for i in range(60):
         kept.frame(_frame(i), np.zeros((8, 8, 3), np.uint8))
     kept.close()
     last = Segments(tmp_path / "k.csv", Rotation()).existing()
-    assert len(last) == 2 and int(_rows(last[-1])[-1][0]) == 59
+    assert len(last) == 2 and int(_rows(last[-1])[-1][1]) == 59
 
 
 def test_rotated_video_segments_each_play_and_hold_every_frame(tmp_path):
@@ -235,14 +235,14 @@ def test_appending_to_a_timeline_cuts_a_row_torn_by_a_killed_run(tmp_path):
         writer.frame(_frame(i), np.zeros((8, 8, 3), np.uint8))
     writer.close()
     with path.open("a") as f:
-        f.write("3,0.300,1,1,4,4,20")  # killed mid-row
+        f.write("2026-12-08T00:00:00+0000,3,0.300,1,1,4,4,20")  # killed mid-row
     again = CsvTimelineWriter(path, LABELS)
-    assert "its last row was cut short" in again.note and "(18 bytes)" in again.note
+    assert "its last row was cut short" in again.note and "(43 bytes)" in again.note
     again.frame(_frame(4), np.zeros((8, 8, 3), np.uint8))
     again.close()
     rows = _rows(path)
     assert all(len(r) == len(rows[0]) for r in rows)
-    assert [int(r[0]) for r in rows[1:]] == [0, 1, 2, 4]
+    assert [int(r[1]) for r in rows[1:]] == [0, 1, 2, 4]
 
 
 def test_saving_a_video_on_a_full_disk_stops_with_one_line(tmp_path, monkeypatch):

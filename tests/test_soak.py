@@ -273,8 +273,8 @@ def test_soak_looped_video_with_live_clients(tiny_onnx_model, shared_samples, ca
     rows = []
     for name, _ in r["kept"]["csv"]:
         lines = (tmp_path / name).read_text().splitlines()
-        assert lines[0].startswith("frame,timestamp,faces")
-        rows += [int(line.split(",")[0]) for line in lines[1:]]
+        assert lines[0].startswith("run,frame,timestamp,faces")
+        rows += [int(line.split(",")[1]) for line in lines[1:]]
     # in order, and no frame lost between the kept segments, up to the last one
     assert rows == sorted(rows) and sorted(set(rows)) == list(range(rows[0], FRAMES))
     for name, _ in r["kept"]["mkv"]:

@@ -114,9 +114,12 @@ def predict(
     writers: list[Writer] = []
     if save is not None:  # first, so that a failed save shows in the printed result
         try:
-            writers.append(ImageSaver(save, single=len(items) == 1, overwrite=overwrite))
+            saver = ImageSaver(save, single=len(items) == 1, overwrite=overwrite)
         except OutputError as e:
             raise UserError(str(e)) from None
+        writers.append(saver)
+        if saver.note:
+            info(f"edge-fer: {saver.note}")
     writers.append(JsonLinesWriter() if as_json else TextWriter())
     failed = 0
     for item in items:
