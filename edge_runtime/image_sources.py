@@ -8,6 +8,7 @@ input that names nothing); `ImageInput.load()` returns the decoded image or rais
 from __future__ import annotations
 
 import glob
+import http.client
 import os
 import socket
 import stat
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.errors import one_line
+from edge_runtime.errors import brief, one_line
 from edge_runtime.image_io import MAX_FILE_BYTES, MAX_PIXELS, ImageError, decode_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -119,6 +120,8 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_URL
             box.append(_fetch(url, timeout, max_bytes))
         except ImageError as e:
             box.append(e)
+        except Exception as e:  # nothing a server sends may end in a thread's traceback
+            box.append(ImageError(f"cannot fetch URL ({type(e).__name__}: {brief(e, 120)})"))
 
     # the worker is abandoned at the deadline: a daemon thread, ended by the socket timeout
     worker = threading.Thread(target=work, name="edge-fer-fetch", daemon=True)
@@ -170,6 +173,8 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
         raise ImageError(f"timed out after {timeout:g} s") from None
     except OSError as e:
         raise ImageError(f"cannot fetch URL ({e})") from None
+    except http.client.HTTPException as e:  # not HTTP, too many headers, a header too long
+        raise ImageError(f"not an HTTP answer ({type(e).__name__}: {brief(e, 120)})") from None
 
 
 def _images_under(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:

@@ -224,3 +224,38 @@ def test_a_video_file_served_over_http_is_read_once(server, tiny_onnx_model):
     assert "has a length: read once like a file" in res.stderr
     res = CliRunner().invoke(app, ["run", "--model", str(tiny_onnx_model), "--demo", "--live"])
     assert res.exit_code == 2 and "applies to a --video URL only" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP answer"),
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(150)) + b"\r\n",
+            "not an HTTP answer",
+        ),
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", "not an HTTP answer"),
+    ],
+)
+def test_a_server_that_does_not_speak_http_is_one_line_with_the_reason(answer, reason):
+    """A non-HTTP server, more than 100 headers, a 70 kB header line: the real reason at once,
+    not a thread's traceback and then a false time-out (issue 50 F13)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(answer)
+        time.sleep(0.5)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    with pytest.raises(ImageError, match=reason) as err:
+        fetch_url(f"http://127.0.0.1:{port}/x.png", timeout=10)
+    assert "timed out" not in str(err.value)
+    listener.close()
