@@ -143,6 +143,29 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.write_timeout)
+        # the socket's timeout is per read: a client sending one byte every few seconds would
+        # hold a slot for ever, so the whole request head has a deadline of its own
+        self._head_read = False
+        self._head_timer = threading.Timer(self.server.write_timeout, self._head_too_slow)
+        self._head_timer.daemon = True
+        self._head_timer.start()
+
+    def _head_too_slow(self) -> None:
+        if not self._head_read:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once
+            except OSError:
+                pass
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self._head_read = True
+        self._head_timer.cancel()
+        return ok
+
+    def finish(self) -> None:
+        self._head_timer.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base's name
         pass  # no access log: journald gets events, not requests

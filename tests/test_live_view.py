@@ -457,3 +457,28 @@ def test_the_grafana_dashboard_queries_only_metrics_the_runtime_exports():
     used = set(re.findall(r"edge_fer_[a-z_]+", " ".join(exprs)))
     assert used and used <= exported, used - exported
     assert doc["templating"]["list"][0]["name"] == "instance"
+
+
+def test_slow_request_heads_cannot_lock_out_monitoring():
+    """Clients trickling one header byte at a time are cut at the head's deadline, so every
+    slot is free again soon after and /healthz answers (issue 50 F6)."""
+    srv = LiveServer("127.0.0.1", 0, LABELS, max_fps=50, write_timeout=0.5, max_clients=4).start()
+    try:
+        slow = []
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"G")
+            slow.append(s)
+        for _ in range(6):  # a byte every 0.25 s: each read is within the per-read timeout
+            time.sleep(0.25)
+            for s in slow:
+                try:
+                    s.sendall(b"E")
+                except OSError:
+                    pass
+        status, _, body = get(f"http://127.0.0.1:{srv.port}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"  # not a full house's 503
+        for s in slow:
+            s.close()
+    finally:
+        srv.close()
