@@ -70,26 +70,66 @@ def _webp_header(data: bytes) -> ImageHeader | None:
 
 
 def _tiff_header(data: bytes) -> ImageHeader | None:
-    """Width and height from a TIFF's first image directory (tags 256 and 257)."""
+    """Width and height from a TIFF's or BigTIFF's first image directory (tags 256 and 257).
+    A tag given twice counts at its largest (decoders differ on which they take)."""
     end = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
     try:
-        (ifd,) = struct.unpack(end + "I", data[4:8])
-        (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
-        size = {}
+        if big:
+            (ifd,) = struct.unpack(end + "Q", data[8:16])
+            (count,) = struct.unpack(end + "Q", data[ifd : ifd + 8])
+            first, width = ifd + 8, 20
+        else:
+            (ifd,) = struct.unpack(end + "I", data[4:8])
+            (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
+            first, width = ifd + 2, 12
+        size: dict[int, int] = {}
         for i in range(min(count, 512)):
-            entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+            entry = data[first + width * i : first + width * (i + 1)]
             tag, kind = struct.unpack(end + "HH", entry[:4])
-            if tag in (256, 257):
-                fmt = end + ("H" if kind == 3 else "I")
-                (size[tag],) = struct.unpack(fmt, entry[8:10] if kind == 3 else entry[8:12])
-        return ImageHeader("tiff", size[256], size[257])
+            if tag not in (256, 257):
+                continue
+            value = entry[12:20] if big else entry[8:12]
+            codes = {3: "H", 4: "I", 16: "Q"}
+            if kind not in codes:
+                return ImageHeader("tiff", 0, 0)
+            (v,) = struct.unpack(end + codes[kind], value[: struct.calcsize(codes[kind])])
+            size[tag] = max(size.get(tag, 0), v)
+        return ImageHeader("bigtiff" if big else "tiff", size[256], size[257])
     except (struct.error, KeyError):
         return ImageHeader("tiff", 0, 0)  # a TIFF without a readable size: corrupt
 
 
+def _pnm_header(data: bytes) -> ImageHeader | None:
+    """Width and height of a PBM/PGM/PPM (P1-P6), whose header is text."""
+    tokens: list[bytes] = []
+    for line in data[:1024].split(b"\n"):
+        tokens += line.split(b"#")[0].split()
+        if len(tokens) >= 3:
+            break
+    try:
+        return ImageHeader("pnm", int(tokens[1]), int(tokens[2]))
+    except (IndexError, ValueError):
+        return ImageHeader("pnm", 0, 0)
+
+
+def _radiance_header(data: bytes) -> ImageHeader:
+    """Width and height of a Radiance .hdr: the resolution line after its text header."""
+    head = data[:8192]
+    blank = head.find(b"\n\n")
+    if blank >= 0:
+        line = head[blank + 2 :].split(b"\n", 1)[0].split()
+        if len(line) == 4 and line[0] in (b"-Y", b"+Y") and line[2] in (b"+X", b"-X"):
+            try:
+                return ImageHeader("hdr", int(line[3]), int(line[1]))
+            except ValueError:
+                pass
+    return ImageHeader("hdr", 0, 0)
+
+
 def read_header(data: bytes) -> ImageHeader | None:
-    """Format, size and alpha from the first bytes of a PNG, JPEG, GIF, BMP, WebP or TIFF
-    file."""
+    """Format, size and alpha from the first bytes of a PNG, JPEG, GIF, BMP, WebP, TIFF,
+    BigTIFF, PNM or Radiance HDR file; None for any other data."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
         w, h = struct.unpack(">II", data[16:24])
         return ImageHeader("png", w, h, alpha=data[25] in (4, 6) or b"tRNS" in data[:4096])
@@ -103,8 +143,12 @@ def read_header(data: bytes) -> ImageHeader | None:
         return ImageHeader("bmp", abs(w), abs(h))
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_header(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return _tiff_header(data)
+    if len(data) > 2 and data[:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace():
+        return _pnm_header(data)
+    if data[:10] == b"#?RADIANCE" or data[:6] == b"#?RGBE":
+        return _radiance_header(data)
     return None
 
 
@@ -154,6 +198,16 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise ImageError("empty file")
     header = read_header(data)
+    if header is None:
+        video = video_container(data)
+        if video:
+            raise ImageError(f"a video ({video}), not an image: use `edge-fer run --video`")
+        # OpenCV would decode other formats (EXR, JPEG 2000, Sun raster...) before anything
+        # could check how large they are: refused, so that no small file can claim gigabytes
+        raise ImageError(
+            "not an image format whose size can be checked before decoding (JPEG, PNG, GIF, "
+            "WebP, TIFF, BMP, PNM, HDR)"
+        )
     if header is not None:
         if header.width <= 0 or header.height <= 0:
             raise ImageError(f"corrupt {header.format} header")
@@ -175,17 +229,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     except cv2.error as e:
         raise ImageError(f"cannot decode image ({brief(e, 120, last=True)})") from None
     if img is None or img.size == 0:
-        if header is None:
-            video = video_container(data)
-            if video:
-                raise ImageError(f"a video ({video}), not an image: use `edge-fer run --video`")
-            raise ImageError("not an image (unrecognised format)")
         raise ImageError(f"corrupt {header.format} file")
-    if header is None and img.shape[0] * img.shape[1] > max_pixels:
-        raise ImageError(
-            f"image too large: {img.shape[1]}x{img.shape[0]} pixels "
-            f"(limit {max_pixels / 1e6:g} megapixels)"
-        )
     if img.ndim == 3 and img.shape[2] == 4:
         img = _composite_over_white(img)
     return img

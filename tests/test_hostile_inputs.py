@@ -7,6 +7,8 @@ import os
 import struct
 from pathlib import Path
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 from conftest import build_tiny_onnx_model
@@ -65,6 +67,36 @@ def test_a_small_tiff_declaring_a_huge_picture_is_refused_before_decoding():
     assert len(data) < 200
     with pytest.raises(ImageError, match="image too large: 32000x32000"):
         decode_image(data)
+
+
+def _bigtiff(w: int, h: int) -> bytes:
+    entries = [(256, 16, 1, w), (257, 16, 1, h), (258, 3, 1, 8), (277, 3, 1, 1)]
+    ifd = struct.pack("<Q", len(entries)) + b"".join(
+        struct.pack("<HHQQ", t, k, n, v) for t, k, n, v in entries
+    )
+    return b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) + ifd + b"\0" * 64
+
+
+def test_sizes_every_decoder_would_use_are_checked_before_decoding():
+    """Duplicate size tags (the reader used to take the last, libtiff takes the first), a
+    BigTIFF, a Radiance .hdr: refused from their headers; a format whose size cannot be read
+    is refused rather than decoded (issue 50 F5)."""
+    entries = [(256, 4, 1, 20000), (257, 4, 1, 20000), (256, 3, 1, 64), (257, 3, 1, 64)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", t, k, n, v) for t, k, n, v in entries
+    )
+    duplicated = b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0" * 64
+    with pytest.raises(ImageError, match="image too large: 20000x20000"):
+        decode_image(duplicated)
+    with pytest.raises(ImageError, match="image too large: 20000x20000"):
+        decode_image(_bigtiff(20000, 20000))
+    hdr = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 10000 +X 10000\n" + b"\0" * 64
+    with pytest.raises(ImageError, match="image too large: 10000x10000"):
+        decode_image(hdr)
+    with pytest.raises(ImageError, match="size can be checked before decoding"):
+        decode_image(b"\x76\x2f\x31\x01" + b"\0" * 256)  # OpenEXR's magic
+    pgm = cv2.imencode(".pgm", np.full((40, 30), 99, np.uint8))[1].tobytes()
+    assert decode_image(pgm).shape[:2] == (40, 30)  # PNM is read, its size checked first
 
 
 def _with_meta(src: Path, dst: Path, **changes: str) -> Path:
