@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import socket
 
+import pytest
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
@@ -199,3 +200,42 @@ def test_run_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, monkeypatch,
         cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "5", "--quiet").exit_code
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    "run_args, message",
+    [
+        (["--rotate", "bogus"], "--rotate: 'bogus' is not a duration"),
+        (["--serve", "99999"], "port 0-65535"),
+        (["--precision", "bogus"], "--precision bogus: choose auto, int8, fp32"),
+        (["--detect-every", "0"], "--detect-every must be at least 1"),
+        (["--save", "/tmp/x.txt"], "save a stream as .mp4"),
+        (["--duration", "nan"], "--duration must be a positive number"),
+        (["--hold", "1,2"], "--hold must be MARGIN,FRAMES,MAX"),
+        (["--provider", "qnn"], "--provider qnn: not in this onnxruntime build"),
+        (["--mqtt", "http://x/y"], "expected mqtt://host"),
+        (["--csv", "/tmp/a\nb.csv"], "a control character"),
+    ],
+)
+def test_install_checks_run_options_with_runs_own_code(run_args, message):
+    """Every value `run` would refuse is refused at install, not in a unit that restarts
+    forever (issue 50 F10)."""
+    r = CliRunner().invoke(app, ["service", "install", "--", "--camera", "0", *run_args])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_install_refuses_injection_and_writes_paths_as_systemd_reads_them():
+    r = CliRunner().invoke(
+        app, ["service", "install", "--user", "root\nExecStartPre=/bin/touch pwned", "--"]
+    )
+    assert r.exit_code == 2 and "a control character" in r.output
+    assert "ExecStartPre" not in r.stdout
+    r = CliRunner().invoke(app, ["service", "install", "--user", "pi pi", "--"])
+    assert r.exit_code == 2 and "not a user name" in r.output
+    r = CliRunner().invoke(
+        app, ["service", "install", "--working-directory", "/srv/my dir", "--", "--camera", "0"]
+    )
+    assert r.exit_code == 0 and "\nWorkingDirectory=/srv/my dir\n" in r.stdout
+    r = CliRunner().invoke(app, ["service", "install", "--working-directory", "srv", "--"])
+    assert r.exit_code == 2 and "give an absolute path" in r.output

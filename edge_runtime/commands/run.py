@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from edge_runtime.classifier import CAMERA_MODEL
+from edge_runtime.classifier import CAMERA_MODEL, PRECISIONS
 from edge_runtime.commands.common import UserError, info, warn
 from edge_runtime.commands.recognizer_setup import (
     DETECTOR_HELP,
@@ -32,6 +33,7 @@ from edge_runtime.commands.recognizer_setup import (
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.native_logs import VERBOSE_ENV
 from edge_runtime.outputs import (
+    VIDEO_CODECS,
     CsvTimelineWriter,
     JsonLinesWriter,
     OutputError,
@@ -259,28 +261,9 @@ def run(
     Faces are tracked between detections (stable ids) and their probabilities smoothed.
     Ctrl-C or SIGTERM ends the run cleanly with a summary (exit code 0).
     """
-    if detect_every < 1:
-        raise UserError(f"--detect-every must be at least 1, got {detect_every}")
-    if max_frames is not None and max_frames < 1:
-        raise UserError(f"--max-frames must be at least 1, got {max_frames}")
-    if duration is not None and duration <= 0:
-        raise UserError(f"--duration must be positive, got {duration}")
-    try:
-        address = parse_address(serve) if serve is not None else None
-    except AddressError as e:
-        raise UserError(str(e)) from None
-    rotation = _rotation(rotate, rotate_size, keep)
+    address, rotation, options = checked_options(dict(locals()))
     quiet_opencv()
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
-    options = RecognizerOptions(
-        detect_size=detect_size,
-        detect_every=detect_every,
-        smoothing=parse_smoothing(smoothing),
-        hold=parse_hold(hold),
-        min_face_score=min_face_score,
-        min_face_size=min_face_size,
-        min_confidence=min_confidence,
-    )
     rec = build_recognizer(
         model,
         detector,
@@ -350,6 +333,45 @@ def run(
         raise typer.Exit(1)
     if stop.is_set():
         info("edge-fer: stopped by signal")
+
+
+def checked_options(p: dict) -> tuple[tuple | None, Rotation | None, RecognizerOptions]:
+    """`run`'s options (its parameters by name) checked without opening anything: the live
+    view's address, the rotation and the recognizer's options, or a one-line UserError.
+    `service install` checks a unit's options with this very code."""
+    if p["detect_every"] < 1:
+        raise UserError(f"--detect-every must be at least 1, got {p['detect_every']}")
+    if p["max_frames"] is not None and p["max_frames"] < 1:
+        raise UserError(f"--max-frames must be at least 1, got {p['max_frames']}")
+    if p["duration"] is not None and not 0 < p["duration"] < math.inf:
+        raise UserError(f"--duration must be a positive number of seconds, got {p['duration']}")
+    if p["precision"] not in PRECISIONS:
+        raise UserError(f"--precision {p['precision']}: choose {', '.join(PRECISIONS)}")
+    if p["save"] is not None and Path(p["save"]).suffix.lower() not in VIDEO_CODECS:
+        raise UserError(f"--save {p['save']}: save a stream as .mp4, .avi, .mkv or .webm")
+    if p["mqtt"] is not None:
+        from edge_runtime.mqtt import Broker
+
+        try:
+            Broker.parse(p["mqtt"])
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    provider_choice(p["provider"], p["provider_option"])
+    try:
+        address = parse_address(p["serve"]) if p["serve"] is not None else None
+    except AddressError as e:
+        raise UserError(str(e)) from None
+    rotation = _rotation(p["rotate"], p["rotate_size"], p["keep"])
+    options = RecognizerOptions(
+        detect_size=p["detect_size"],
+        detect_every=p["detect_every"],
+        smoothing=parse_smoothing(p["smoothing"]),
+        hold=parse_hold(p["hold"]),
+        min_face_score=p["min_face_score"],
+        min_face_size=p["min_face_size"],
+        min_confidence=p["min_confidence"],
+    )
+    return address, rotation, options
 
 
 def _rotation(every: str | None, size: str | None, keep: int | None) -> Rotation | None:

@@ -66,7 +66,8 @@ def render_unit(
     if user:
         service += [f"User={user}", "SupplementaryGroups=video"]
     if working_directory:
-        service.append(f"WorkingDirectory={systemd_quote(working_directory)}")
+        # a path setting takes the rest of the line as it is: no quotes, only % escaped
+        service.append(f"WorkingDirectory={working_directory.replace('%', '%%')}")
     service += [
         "Environment=PYTHONUNBUFFERED=1",
         f"ExecStart={exec_start}",
@@ -118,6 +119,9 @@ def _check_run_args(run_args: list[str], working_directory: str | None) -> None:
         if hasattr(e, "format_message"):
             raise UserError(f"edge-fer run {' '.join(run_args)}: {e.format_message()}") from None
         raise
+    from edge_runtime.commands.run import checked_options
+
+    checked_options(params)  # the very checks `run` makes before it opens anything
     paths = {
         "--video": params.get("video"),
         "--csv": params.get("csv_path"),
@@ -179,6 +183,19 @@ def install(
         edge-fer service install --user pi -- --camera 0 --serve 0.0.0.0:8080 --quiet
     """
     args = list(run_args or DEFAULT_RUN_ARGS)
+    for name, value in (
+        *(("RUN_ARGS", a) for a in args),
+        ("--user", user),
+        ("--working-directory", working_directory),
+    ):
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UserError(
+                f"{name} {value!r}: a control character (a newline could add lines to the unit)"
+            )
+    if user is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*\$?|[0-9]+", user):
+        raise UserError(f"--user {user!r}: not a user name or id")
+    if working_directory is not None and not working_directory.startswith("/"):
+        raise UserError(f"--working-directory {working_directory}: give an absolute path")
     _check_run_args(args, working_directory)
     unit = render_unit(args, user if user is not None else _default_user(), working_directory)
     if output is None:
