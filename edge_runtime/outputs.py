@@ -154,13 +154,19 @@ class Writer:
 
 class TextWriter(Writer):
     """One readable line per image or frame (with the running frame rate) on `stream`;
-    `frames=False` writes only the summary (quiet runs, services)."""
+    `frames=False` writes only the summary (quiet runs, services); `in_place` (a terminal)
+    keeps one status line of the newest frame, rewritten at most STATUS_HZ times a second."""
 
-    def __init__(self, stream: TextIO | None = None, frames: bool = True) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, frames: bool = True, in_place: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
         self.frames = frames
+        self.in_place = in_place
         self._t0: float | None = None
         self._n = 0
+        self._shown = 0.0
+        self._status = False
 
     def _line(self, text: str) -> None:
         with _writing(getattr(self.stream, "name", "output")):
@@ -185,12 +191,27 @@ class TextWriter(Writer):
             self._t0 = now
         self._n += 1
         fps = f"{(self._n - 1) / (now - self._t0):5.1f}" if now > self._t0 else "    -"
-        self._line(
+        text = (
             f"frame {result.frame:5d}  t={result.timestamp:7.2f}s  "
             f"{_faces_text(result.faces)}  | {fps} fps"
         )
+        if not self.in_place:
+            self._line(text)
+            return
+        if now - self._shown < 1 / STATUS_HZ:
+            return
+        self._shown = now
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        with _writing(getattr(self.stream, "name", "output")):
+            self.stream.write("\r" + one_line(text)[:width].ljust(width))
+            self.stream.flush()
+        self._status = True
 
     def summary(self, summary: dict) -> None:
+        if self._status:  # end the status line
+            with _writing(getattr(self.stream, "name", "output")):
+                self.stream.write("\n")
+            self._status = False
         stages = ", ".join(f"{k} {v:.2f}" for k, v in summary["stage_ms"].items())
         self._line(
             f"summary: {summary['frames']} frames, {summary['faces']} faces, "
@@ -385,6 +406,8 @@ class VideoSaver(Writer):
             self._writer = None
 
 
+#: how often a terminal's status line is rewritten
+STATUS_HZ = 4.0
 #: how often a video being saved checks the free space, and the least it leaves
 SPACE_CHECK_S = 1.0
 MIN_FREE_BYTES = 256 * 1024

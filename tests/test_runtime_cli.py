@@ -358,3 +358,50 @@ def test_run_defaults_to_the_nano_tier(monkeypatch):
     res = CliRunner().invoke(app, ["run", "--demo", "--max-frames", "1", "--json"])
     assert res.exit_code == 0, res.output
     assert seen == ["fer7-nano"]
+
+
+def test_run_on_a_terminal_keeps_one_status_line_and_lines_when_piped(tiny_onnx_model):
+    """On a terminal, run rewrites one status line (per-frame lines with --verbose); piped,
+    one line per frame as before (issue 51 item 9)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    def on_a_terminal(*extra: str) -> str:
+        leader, follower = pty.openpty()
+        cmd = [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            *extra,
+            "run",
+            "--demo",
+            "--model",
+            str(tiny_onnx_model),
+            "--max-frames",
+            "40",
+        ]
+        env = {k: v for k, v in os.environ.items() if k != "EDGE_FER_VERBOSE"}
+        proc = subprocess.Popen(cmd, stdout=follower, stderr=subprocess.DEVNULL, env=env)
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(60)
+        os.close(leader)
+        return out.decode(errors="replace")
+
+    status = on_a_terminal()
+    lines = [line for line in status.replace("\r\n", "\n").split("\n") if line.strip()]
+    assert "\r" in status and len(lines) <= 3 and lines[-1].startswith("summary:")
+    verbose = on_a_terminal("--verbose")
+    assert verbose.count("frame ") >= 40
+    piped = cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "40")
+    assert piped.stdout.count("\n") == 41 and "\r" not in piped.stdout

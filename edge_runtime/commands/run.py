@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -292,7 +293,10 @@ def run(
         on_event=event if server is None else server.hub.counting(event),
     )
     stream.observers.append(watchdog.ping)
-    writers: list[Writer] = [JsonLinesWriter() if as_json else TextWriter(frames=not quiet)]
+    on_terminal = sys.stdout.isatty() and not os.environ.get(VERBOSE_ENV)
+    writers: list[Writer] = [
+        JsonLinesWriter() if as_json else TextWriter(frames=not quiet, in_place=on_terminal)
+    ]
     try:
         if csv_path is not None:
             writers.append(CsvTimelineWriter(csv_path, rec.labels, overwrite, rotation))
