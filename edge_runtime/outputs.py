@@ -217,6 +217,18 @@ class TextWriter(Writer):
             f"summary: {summary['frames']} frames, {summary['faces']} faces, "
             f"{summary['fps']:.1f} fps; mean ms per frame: {stages}"
         )
+        tracks = summary.get("tracks") or {}
+        for tid, t in list(tracks.items())[:MAX_TRACK_LINES]:
+            shares = sorted(t["share"].items(), key=lambda kv: -kv[1])
+            self._line(
+                f"face {tid}: seen {t['seconds']:.1f} s; "
+                + ", ".join(
+                    f"{lab} {100 * share:.0f}% (longest {t['longest_s'][lab]:.1f} s)"
+                    for lab, share in shares
+                )
+            )
+        if len(tracks) > MAX_TRACK_LINES:
+            self._line(f"... and {len(tracks) - MAX_TRACK_LINES} more faces (--json has them)")
 
 
 class JsonLinesWriter(Writer):
@@ -406,6 +418,8 @@ class VideoSaver(Writer):
             self._writer = None
 
 
+#: faces whose summary line the text output prints at the end of a run
+MAX_TRACK_LINES = 20
 #: how often a terminal's status line is rewritten
 STATUS_HZ = 4.0
 #: how often a video being saved checks the free space, and the least it leaves

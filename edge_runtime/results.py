@@ -98,6 +98,43 @@ class FrameResult:
 
 
 @dataclass
+class TrackLog:
+    """What one face track showed over a stream: the facial-coding summary of a run."""
+
+    first: float
+    last: float
+    frames: int = 0
+    label_frames: dict[str, int] = field(default_factory=dict)
+    prob_sums: dict[str, float] = field(default_factory=dict)
+    longest: dict[str, float] = field(default_factory=dict)
+    run_label: str = ""
+    run_start: float = 0.0
+
+    def add(self, face: Face, t: float, step: float) -> None:
+        self.frames += 1
+        self.last = t
+        self.label_frames[face.label] = self.label_frames.get(face.label, 0) + 1
+        for k, v in face.probs.items():
+            self.prob_sums[k] = self.prob_sums.get(k, 0.0) + float(v)
+        if face.label != self.run_label:
+            self.run_label, self.run_start = face.label, t
+        stretch = t - self.run_start + step
+        self.longest[face.label] = max(self.longest.get(face.label, 0.0), stretch)
+
+    def summary(self, step: float) -> dict:
+        return {
+            "seconds": round(self.last - self.first + step, 3),
+            "frames": self.frames,
+            "share": {k: round(v / self.frames, 4) for k, v in self.label_frames.items()},
+            "mean_probs": {k: round(v / self.frames, 4) for k, v in self.prob_sums.items()},
+            "longest_s": {k: round(v, 3) for k, v in self.longest.items()},
+        }
+
+
+MAX_TRACKS = 1000  # tracks a run's summary keeps (the oldest go first)
+
+
+@dataclass
 class StreamStats:
     """Running totals of a stream: frames, faces, wall time and time per stage."""
 
@@ -108,12 +145,37 @@ class StreamStats:
     ended: float | None = None
     stage_total_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
+    tracks: dict[int, TrackLog] = field(default_factory=dict)
+    first_timestamp: float | None = None
+    last_timestamp: float | None = None
+    _stamps: int = 0
+
     def add(self, result: FrameResult) -> None:
         self.frames += 1
         self.faces += len(result.faces)
         self.full_detections += int(result.detected)
         for k, v in result.stage_ms.items():
             self.stage_total_ms[k] = self.stage_total_ms.get(k, 0.0) + v
+        t = result.timestamp
+        if self.first_timestamp is None:
+            self.first_timestamp = t
+        self.last_timestamp, self._stamps = t, self._stamps + 1
+        step = self._step()
+        for face in result.faces:
+            if face.id is None:
+                continue
+            log = self.tracks.get(face.id)
+            if log is None:
+                if len(self.tracks) >= MAX_TRACKS:
+                    del self.tracks[next(iter(self.tracks))]
+                log = self.tracks[face.id] = TrackLog(first=t, last=t)
+            log.add(face, t, step)
+
+    def _step(self) -> float:
+        """The time one frame stands for: the mean interval between the frames so far."""
+        if self.first_timestamp is None or self.last_timestamp is None or self._stamps < 2:
+            return 0.0
+        return (self.last_timestamp - self.first_timestamp) / (self._stamps - 1)
 
     def stop(self) -> None:
         if self.ended is None:
@@ -138,4 +200,5 @@ class StreamStats:
             "seconds": round(self.seconds, 3),
             "full_detections": self.full_detections,
             "stage_ms": {k: round(v / n, 3) for k, v in self.stage_total_ms.items()},
+            "tracks": {str(i): log.summary(self._step()) for i, log in self.tracks.items()},
         }

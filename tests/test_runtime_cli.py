@@ -400,8 +400,9 @@ def test_run_on_a_terminal_keeps_one_status_line_and_lines_when_piped(tiny_onnx_
 
     status = on_a_terminal()
     lines = [line for line in status.replace("\r\n", "\n").split("\n") if line.strip()]
-    assert "\r" in status and len(lines) <= 3 and lines[-1].startswith("summary:")
+    assert "\r" in status and len(lines) <= 4 and lines[-2].startswith("summary:")
+    assert lines[-1].startswith("face 1: seen ")  # the facial-coding summary
     verbose = on_a_terminal("--verbose")
     assert verbose.count("frame ") >= 40
     piped = cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "40")
-    assert piped.stdout.count("\n") == 41 and "\r" not in piped.stdout
+    assert piped.stdout.count("\n") == 42 and "\r" not in piped.stdout

@@ -113,3 +113,28 @@ def test_default_hold_cuts_label_switches_on_the_sample_video(shared_samples):
     assert raw_probs == raw_twin
     assert raw == [max(p, key=p.__getitem__) for p in raw_probs]
     assert switches(raw) >= 3 and switches(steady) <= switches(raw) / 3
+
+
+def test_the_run_summary_says_per_face_how_long_it_showed_each_label():
+    """The facial-coding summary: seconds seen, share of each label, mean probabilities and
+    the longest stretch of each label, per track (issue 51 item 10)."""
+    from edge_runtime.results import Face, FrameResult, StreamStats
+
+    def face(fid: int, label: str) -> Face:
+        p = 0.8 if label == "happy" else 0.2
+        return Face((0, 0, 9, 9), label, 0.8, {"happy": p, "sad": 1 - p}, id=fid)
+
+    stats = StreamStats()
+    labels = ["happy"] * 10 + ["sad"] * 5 + ["happy"] * 5
+    for i, lab in enumerate(labels):
+        faces = [face(1, lab)] + ([face(2, "sad")] if i >= 10 else [])
+        stats.add(FrameResult(source="t", frame=i, timestamp=i * 0.04, faces=faces))
+    tracks = stats.summary()["tracks"]
+    one, two = tracks["1"], tracks["2"]
+    assert one["frames"] == 20 and one["seconds"] == pytest.approx(0.8)
+    assert one["share"] == {"happy": 0.75, "sad": 0.25}
+    assert one["longest_s"]["happy"] == pytest.approx(0.4)
+    assert one["longest_s"]["sad"] == pytest.approx(0.2)
+    assert one["mean_probs"]["happy"] == pytest.approx(0.65)
+    assert two["frames"] == 10 and two["seconds"] == pytest.approx(0.4)
+    assert two["share"] == {"sad": 1.0}
