@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("inspect", "models", "inspect"),
     ("predict", "predict", "predict"),
     ("run", "run", "run"),
+    ("report", "report", "report"),
     ("service", "service", "app"),  # a Typer sub-app: `edge-fer service install`
     ("bench", "bench", "bench"),
 ]
