@@ -73,6 +73,21 @@ def _seen(face: Face) -> str:
     return f" (face {face.face_score:.2f})" if face.face_score is not None else ""
 
 
+def _same_columns(path: Path, header: list[str]) -> Path:
+    """`path`, or the first of its `-2`, `-3`, ... twins with these columns (a model changed
+    between restarts appends to one file of its own, not a new one each restart)."""
+    if _first_row(path) == header:
+        return path
+    n = 2
+    while True:
+        twin = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not twin.is_file():
+            return path
+        if _first_row(twin) == header:
+            return twin
+        n += 1
+
+
 def _cut_torn_row(path: Path) -> int:
     """Truncate a text file after its last newline; the bytes removed (0: none)."""
     with path.open("rb+") as f:
@@ -283,6 +298,7 @@ class CsvTimelineWriter(Writer):
             return
         append = False
         if path.is_file() and not overwrite:
+            path = _same_columns(path, self.header)
             if _first_row(path) == self.header:
                 append, self.note = True, f"{path} exists: appending to it"
                 with _writing(path):

@@ -20,8 +20,9 @@ def notify(state: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)  # a stuck receiver must never stall the pipeline's thread
             s.connect(address)
-            s.sendall(state.encode())
+            s.send(state.encode())
         return True
     except OSError:
         return False

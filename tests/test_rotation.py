@@ -263,3 +263,14 @@ def test_saving_a_video_on_a_full_disk_stops_with_one_line(tmp_path, monkeypatch
     with pytest.raises(OutputError, match=r"v\.mkv: the disk is full \(1,000 bytes free after 6"):
         saver.frame(_frame(5), image)
     saver.close()
+
+
+def test_restarts_after_a_model_change_append_to_one_twin_timeline(tmp_path):
+    path = tmp_path / "t.csv"
+    CsvTimelineWriter(path, LABELS).close()
+    other = ("angry", "happy", "sad")
+    for _ in range(3):  # three restarts with another model's labels
+        w = CsvTimelineWriter(path, other)
+        w.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-2.csv", "t.csv"]
+    assert "t-2.csv exists: appending to it" in w.note

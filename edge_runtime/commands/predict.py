@@ -79,7 +79,11 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     timeout: float = typer.Option(URL_TIMEOUT_S, "--timeout", help="URL timeout, seconds."),
     max_megapixels: float = typer.Option(
-        50.0, "--max-megapixels", help="Refuse larger images (decompression-bomb guard)."
+        50.0,
+        "--max-megapixels",
+        min=0.001,
+        max=1e4,
+        help="Refuse larger images (decompression-bomb guard).",
     ),
 ) -> None:
     """Find the faces in images and tell each one's expression.
