@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 import time
 import urllib.parse
@@ -280,6 +281,16 @@ def camera_source(
         cls = pi_camera.RpicamSource if kind == "rpicam" else pi_camera.Picamera2Source
         return cls(index, width, height, fps)
     target: int | str = int(camera) if camera.strip().isdigit() else camera
+    if isinstance(target, str):
+        try:
+            mode = os.stat(target).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not stat.S_ISCHR(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a device"
+            raise SourceError(
+                f"--camera {camera}: {kind}, not a camera (a video file goes to --video)"
+            )
     name = f"camera {camera}"
     return CaptureSource(target, live=True, name=name, width=width, height=height, fps=fps)
 

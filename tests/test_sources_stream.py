@@ -155,3 +155,17 @@ def test_predict_on_a_video_points_to_run(tmp_path):
     mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
     with pytest.raises(ImageError, match=r"a video \(MP4/MOV\), not an image: use `edge-fer run"):
         decode_image(mp4)
+
+
+def test_a_camera_that_is_a_fifo_or_a_file_is_refused_without_opening_it(tmp_path):
+    import os
+
+    from edge_runtime.stream_sources import SourceError, camera_source
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="a FIFO, not a camera"):
+        camera_source(str(fifo))
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    with pytest.raises(SourceError, match="not a device, not a camera .* --video"):
+        camera_source(str(tmp_path / "clip.mp4"))
