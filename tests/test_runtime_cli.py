@@ -406,3 +406,28 @@ def test_run_on_a_terminal_keeps_one_status_line_and_lines_when_piped(tiny_onnx_
     assert verbose.count("frame ") >= 40
     piped = cli("run", "--demo", "--model", tiny_onnx_model, "--max-frames", "40")
     assert piped.stdout.count("\n") == 42 and "\r" not in piped.stdout
+
+
+def test_a_broken_stdout_is_said_once(tiny_onnx_model):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge_runtime.cli",
+                "run",
+                "--demo",
+                "--model",
+                str(tiny_onnx_model),
+                "--max-frames",
+                "20",
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 1 and r.stderr.count("cannot write") == 1, r.stderr

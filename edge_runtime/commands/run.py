@@ -412,7 +412,7 @@ def _start_server(server: LiveServer, stream: FrameStream) -> None:
 
 def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> bool:
     """Run the stream through the writers; True when an output failed (said on stderr)."""
-    failed = False
+    failed: str | bool = False
     for w in writers:
         if isinstance(w, VideoSaver):
             w.fps = stream.source.fps or w.fps
@@ -423,7 +423,7 @@ def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> boo
     except OutputError as e:
         warn(str(e))
         stream.stop.set()
-        failed = True
+        failed = str(e)
     finally:
         stream.close()
         summary = stream.summary()
@@ -431,7 +431,8 @@ def _run_stream(stream: FrameStream, writers: list[Writer], saving: bool) -> boo
             try:
                 w.summary(summary)
             except OutputError as e:
-                warn(str(e))
-                failed = True
+                if str(e) != failed:  # the output that already failed: said once
+                    warn(str(e))
+                failed = failed or str(e)
             w.close()
-    return failed
+    return bool(failed)
