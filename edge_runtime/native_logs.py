@@ -39,3 +39,18 @@ def held_back() -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's own warnings (camera back-ends, "moov atom not found") off
+    the user's terminal unless `edge-fer --verbose`: edge-fer reports failures itself, in one
+    line."""
+    import cv2
+
+    if os.environ.get(VERBOSE_ENV):
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read on first use
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older wheels without cv2.utils.logging
+        pass

@@ -29,7 +29,7 @@ from edge_runtime.demo import DEMO_PHOTO
 from edge_runtime.detect import DEFAULT_DETECTOR
 from edge_runtime.image_io import ImageError
 from edge_runtime.image_sources import URL_TIMEOUT_S, ImageInput, expand_inputs
-from edge_runtime.native_logs import VERBOSE_ENV
+from edge_runtime.native_logs import VERBOSE_ENV, quiet_opencv
 from edge_runtime.outputs import ImageSaver, JsonLinesWriter, OutputError, TextWriter, Writer
 from edge_runtime.recognizer import RecognizerOptions
 from edge_runtime.results import ImageResult
@@ -112,6 +112,7 @@ def predict(
         precision,
         provider_choice(provider, provider_option),
     )
+    quiet_opencv()  # OpenCV's own decoder warnings (a TIFF's odd tags): edge-fer says its line
     skipped: list[tuple[str, str]] = []
     items = expand_inputs(inputs, skipped)
     _report_skipped(skipped)

@@ -32,7 +32,7 @@ from edge_runtime.commands.recognizer_setup import (
     provider_choice,
 )
 from edge_runtime.detect import DEFAULT_DETECTOR
-from edge_runtime.native_logs import VERBOSE_ENV
+from edge_runtime.native_logs import VERBOSE_ENV, quiet_opencv
 from edge_runtime.outputs import (
     VIDEO_CODECS,
     CsvTimelineWriter,
@@ -54,21 +54,6 @@ from edge_runtime.stream_sources import (
     video_source,
 )
 from edge_runtime.systemd import Watchdog, notify
-
-
-def quiet_opencv() -> None:
-    """Keep OpenCV's and FFmpeg's own warnings (camera back-ends, "moov atom not found") off
-    the user's terminal unless `edge-fer --verbose`: edge-fer reports failures itself, in one
-    line."""
-    import cv2
-
-    if os.environ.get(VERBOSE_ENV):
-        return
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read on first use
-    try:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except AttributeError:  # older wheels without cv2.utils.logging
-        pass
 
 
 @contextmanager
