@@ -82,6 +82,7 @@ class RpicamSource(FrameSource):
     """Frames of `rpicam-vid --codec mjpeg -o -` (see the module's docstring)."""
 
     live = True
+    close_while_reading = True  # terminating the child ends a read blocked on its pipe
 
     def __init__(
         self,

@@ -488,5 +488,7 @@ class FrameReader:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             if self._thread.is_alive():  # stuck in a driver call: never release under it
+                if getattr(self.source, "close_while_reading", False):
+                    self.source.close()  # a child process: ending it ends the read
                 return
         self.source.close()

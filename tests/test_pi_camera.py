@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import cv2
@@ -219,3 +220,18 @@ def test_a_failing_camera_that_is_a_libcamera_node_points_to_rpicam(tmp_path, mo
     with pytest.raises(SourceError, match="use --camera rpicam .* or --camera picamera2"):
         source.open()
     assert pi_camera.pi_camera_hint("/dev/video1") is None  # no such node here
+
+
+def test_a_silent_rpicam_vid_is_ended_with_the_run(tmp_path, monkeypatch):
+    """A child that writes nothing leaves the reader blocked on its pipe: closing the stream
+    still ends the child, which would otherwise outlive the run."""
+    env, _ = _stand_in(tmp_path, 0, "time.sleep(600)")
+    monkeypatch.setenv("PATH", env["PATH"])
+    from edge_runtime.stream_sources import FrameReader
+
+    source = RpicamSource(0)
+    reader = FrameReader(source).start()
+    proc = source.proc
+    time.sleep(0.5)
+    reader.close()
+    assert proc.wait(timeout=10) is not None
