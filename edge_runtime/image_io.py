@@ -208,20 +208,19 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             "not an image format whose size can be checked before decoding (JPEG, PNG, GIF, "
             "WebP, TIFF, BMP, PNM, HDR)"
         )
-    if header is not None:
-        if header.width <= 0 or header.height <= 0:
-            raise ImageError(f"corrupt {header.format} header")
-        if header.width * header.height > max_pixels:
-            raise ImageError(
-                f"image too large: {header.width}x{header.height} pixels "
-                f"(limit {max_pixels / 1e6:g} megapixels)"
-            )
-        if _truncated(header.format, data):
-            raise ImageError(f"truncated {header.format} file")
+    if header.width <= 0 or header.height <= 0:
+        raise ImageError(f"corrupt {header.format} header")
+    if header.width * header.height > max_pixels:
+        raise ImageError(
+            f"image too large: {header.width}x{header.height} pixels "
+            f"(limit {max_pixels / 1e6:g} megapixels)"
+        )
+    if _truncated(header.format, data):
+        raise ImageError(f"truncated {header.format} file")
     # ANYDEPTH|ANYCOLOR keeps 16-bit and gray and, unlike IMREAD_UNCHANGED, applies the EXIF
     # orientation; alpha needs IMREAD_UNCHANGED (formats with alpha rarely carry EXIF).
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-    if header is not None and header.alpha:
+    if header.alpha:
         flags = cv2.IMREAD_UNCHANGED
     buf = np.frombuffer(data, np.uint8)
     try:

@@ -125,10 +125,9 @@ class CaptureSource(FrameSource):
                 head = f.read(512)
         except OSError as e:
             return e.strerror or str(e)
-        if video_container(head):
-            return (
-                f"a {video_container(head)} file whose codec OpenCV's FFmpeg lacks, or a broken one"
-            )
+        container = video_container(head)
+        if container:
+            return f"a {container} file whose codec OpenCV's FFmpeg lacks, or a broken one"
         if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head):
             return "a text file, not a video"
         return "not a video format OpenCV's FFmpeg can read"

@@ -42,6 +42,7 @@ from edge_runtime.outputs import (
     VideoSaver,
     Writer,
 )
+from edge_runtime.providers import Provider
 from edge_runtime.recognizer import FrameStream, RecognizerOptions
 from edge_runtime.rotation import Rotation, parse_duration, parse_size
 from edge_runtime.serve import AddressError, LiveServer, is_loopback, parse_address
@@ -247,7 +248,7 @@ def run(
     Faces are tracked between detections (stable ids) and their probabilities smoothed.
     Ctrl-C or SIGTERM ends the run cleanly with a summary (exit code 0).
     """
-    address, rotation, options = checked_options(dict(locals()))
+    address, rotation, options, engine = checked_options(dict(locals()))
     quiet_opencv()
     source = _source(camera, video, demo, width, height, fps, loop, live, pace)
     rec = build_recognizer(
@@ -257,7 +258,7 @@ def run(
         threads,
         options,
         precision,
-        provider_choice(provider, provider_option),
+        engine,
     )
     stop = threading.Event()
     server = None if address is None else LiveServer(*address, rec.labels, log=info)
@@ -324,9 +325,12 @@ def run(
         info("edge-fer: stopped by signal")
 
 
-def checked_options(p: dict) -> tuple[tuple | None, Rotation | None, RecognizerOptions]:
+def checked_options(
+    p: dict,
+) -> tuple[tuple | None, Rotation | None, RecognizerOptions, Provider]:
     """`run`'s options (its parameters by name) checked without opening anything: the live
-    view's address, the rotation and the recognizer's options, or a one-line UserError.
+    view's address, the rotation, the recognizer's options and the execution provider, or a
+    one-line UserError.
     `service install` checks a unit's options with this very code."""
     if p["detect_every"] < 1:
         raise UserError(f"--detect-every must be at least 1, got {p['detect_every']}")
@@ -345,7 +349,7 @@ def checked_options(p: dict) -> tuple[tuple | None, Rotation | None, RecognizerO
             Broker.parse(p["mqtt"])
         except ValueError as e:
             raise UserError(str(e)) from None
-    provider_choice(p["provider"], p["provider_option"])
+    engine = provider_choice(p["provider"], p["provider_option"])
     try:
         address = parse_address(p["serve"]) if p["serve"] is not None else None
     except AddressError as e:
@@ -360,7 +364,7 @@ def checked_options(p: dict) -> tuple[tuple | None, Rotation | None, RecognizerO
         min_face_size=p["min_face_size"],
         min_confidence=p["min_confidence"],
     )
-    return address, rotation, options
+    return address, rotation, options, engine
 
 
 def _rotation(every: str | None, size: str | None, keep: int | None) -> Rotation | None:
