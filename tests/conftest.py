@@ -123,3 +123,20 @@ def video(tmp_path) -> Path:
 
 
 pytest_plugins = ["train_fixtures"]
+
+
+def bench_row(model: Path, data: Path, *extra: str) -> dict:
+    """The last JSON row of `edge-fer bench MODEL --data DATA EXTRA...` on the fp32 file with
+    two timed calls: the tests that use it read its accuracy, not its latency."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge_runtime.cli import app
+
+    args = ["bench", str(model), "--formats", "fp32", "--data", str(data), *extra]
+    res = CliRunner().invoke(
+        app, [*args, "--runs", "2", "--warmup", "0", "--batch", "1", "--threads", "1", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output.strip().splitlines()[-1])

@@ -3,11 +3,10 @@ and `evaluate --corruptions` / `bench --corruptions` scoring models on it."""
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest
+from conftest import bench_row
 from test_votes import _evaluate, voted  # noqa: F401  (the voted fixture)
 from typer.testing import CliRunner
 
@@ -71,31 +70,7 @@ def test_evaluate_and_bench_report_accuracy_on_every_corruption(tiny_onnx_model,
     assert rob["clean"]["fer2013"] == pytest.approx(rep["figures"]["fer2013"]["accuracy"])
     for truth in ("fer2013", "ferplus_majority", "ferplus_clear"):
         assert rob["mean"][truth] == pytest.approx(np.mean([rob[c][truth] for c in CORRUPTIONS]))
-    res = CliRunner().invoke(
-        app,
-        [
-            "bench",
-            str(tiny_onnx_model),
-            "--formats",
-            "fp32",
-            "--data",
-            str(voted),
-            "--labels",
-            "ferplus",
-            "--corruptions",
-            "--runs",
-            "2",
-            "--warmup",
-            "0",
-            "--batch",
-            "1",
-            "--threads",
-            "1",
-            "--json",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    row = json.loads(res.output.strip().splitlines()[-1])
+    row = bench_row(str(tiny_onnx_model), str(voted), "--labels", "ferplus", "--corruptions")
     assert row["corrupted_accuracy"] == pytest.approx(rob["mean"]["fer2013"])
     assert row["ferplus_corrupted_accuracy"] == pytest.approx(rob["mean"]["ferplus_majority"])
     res = CliRunner().invoke(app, ["bench", str(tiny_onnx_model), "--corruptions"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import build_tiny_onnx_model
+from conftest import bench_row, build_tiny_onnx_model
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import EmotionClassifier
@@ -279,26 +279,5 @@ def test_a_class_the_data_lacks_is_shown_absent_and_a_flat_folder_gets_the_layou
 
 def test_bench_scores_a_set_without_neutral_as_evaluate_does(tiny_onnx_model, ckplus):
     rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(ckplus))
-    res = CliRunner().invoke(
-        app,
-        [
-            "bench",
-            str(tiny_onnx_model),
-            "--formats",
-            "fp32",
-            "--data",
-            str(ckplus),
-            "--runs",
-            "2",
-            "--warmup",
-            "0",
-            "--batch",
-            "1",
-            "--threads",
-            "1",
-            "--json",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    row = json.loads(res.output.strip().splitlines()[-1])
+    row = bench_row(str(tiny_onnx_model), str(ckplus))
     assert row["accuracy"] == pytest.approx(rep["accuracy"]) and row["eval_n"] == rep["n"]

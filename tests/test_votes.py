@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FER7, SHARED
+from conftest import FER7, SHARED, bench_row
 from typer.testing import CliRunner
 
 from edge_runtime.classifier import EmotionClassifier
@@ -230,30 +230,7 @@ def test_relabelled_trains_on_the_votes_mixed_with_the_dataset_label(voted):
 
 def test_bench_gives_the_same_crowd_figures_as_evaluate(tiny_onnx_model, voted):
     rep = _evaluate("--model", str(tiny_onnx_model), "--data", str(voted), "--labels", "ferplus")
-    res = CliRunner().invoke(
-        app,
-        [
-            "bench",
-            str(tiny_onnx_model),
-            "--formats",
-            "fp32",
-            "--data",
-            str(voted),
-            "--labels",
-            "ferplus",
-            "--runs",
-            "2",
-            "--warmup",
-            "0",
-            "--batch",
-            "1",
-            "--threads",
-            "1",
-            "--json",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    row = json.loads(res.output.strip().splitlines()[-1])
+    row = bench_row(str(tiny_onnx_model), str(voted), "--labels", "ferplus")
     fig = rep["figures"]
     assert row["accuracy"] == pytest.approx(fig["fer2013"]["accuracy"])
     assert row["accuracy_without_leaked"] == pytest.approx(
